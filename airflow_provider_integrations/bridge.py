@@ -47,7 +47,14 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         )
     with _lock:
         loop = _loop if _loop is not None and not _loop.is_closed() else _start()
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result(timeout)
+    except BaseException:
+        # The waiting thread was interrupted (execution_timeout's signal, SIGTERM, a timeout here):
+        # cancel the coroutine too, so no request outlives the task on the bridge loop.
+        future.cancel()
+        raise
 
 
 @atexit.register

@@ -154,8 +154,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "read_timeout": {
                         "label": "Read timeout (s)",
-                        "description": "Seconds to wait between bytes of the response.",
-                        "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
+                        "description": "Seconds to wait between two reads of the response. Empty by default: the total timeout bounds every attempt, and a per-read timer costs each request CPU; set it for slow or streamed responses.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                     "total_timeout": {
                         "label": "Total timeout (s)",
@@ -281,6 +281,11 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Auth check path",
                         "description": "Path (relative to the base URL) that requires authentication; Test connection requests it to prove the credentials are accepted. Empty skips that check.",
                         "schema": {"type": ["string", "null"], "pattern": "^/[^\\s]*$"},
+                    },
+                    "detailed_timings": {
+                        "label": "Detailed timings",
+                        "description": "Measure DNS and connect/TLS time of every new connection through aiohttp tracing (a few microseconds per request). TTFB and total are always measured; the connection test always traces.",
+                        "schema": {"type": ["boolean", "null"], "default": False},
                     },
                     "pool_size": {
                         "label": "Connection pool size",

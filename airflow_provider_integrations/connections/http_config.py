@@ -30,7 +30,8 @@ class Timeouts:
     """Seconds; ``None`` disables that limit."""
 
     connect: float | None = 10.0
-    read: float | None = 30.0
+    # Off by default: ``total`` bounds request/response calls; streams set a read timeout.
+    read: float | None = None
     total: float | None = 60.0
 
 

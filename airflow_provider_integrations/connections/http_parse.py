@@ -81,7 +81,7 @@ def parse_http_connection(
         headers=_headers(opts, fail),
         timeouts=Timeouts(
             connect=float(opts["connect_timeout"]),
-            read=float(opts["read_timeout"]),
+            read=None if opts["read_timeout"] is None else float(opts["read_timeout"]),
             total=float(opts["total_timeout"]),
         ),
         retry=RetryPolicy(
@@ -103,6 +103,7 @@ def parse_http_connection(
         health_check_path=opts["health_check_path"],
         auth_check_path=opts["auth_check_path"],
         pool_size=opts["pool_size"],
+        detailed_timings=bool(opts["detailed_timings"]),
         name=conn_id or "",
     )
 

@@ -39,8 +39,10 @@ class ConfigCache(Generic[T]):
         return cached if cached is not None else self._store(conn_id, load())
 
     async def aget(self, conn_id: str, load: Callable[[], Awaitable[T]]) -> T:
-        cached = self._fresh(conn_id)
-        return cached if cached is not None else self._store(conn_id, await load())
+        entry = self._entries.get(conn_id)  # inlined _fresh: called once per request
+        if entry is not None and time.monotonic() < entry[0]:
+            return entry[1]
+        return self._store(conn_id, await load())
 
     def invalidate(self, conn_id: str | None = None) -> None:
         """Forget one connection (after rotating its credentials) or all of them."""

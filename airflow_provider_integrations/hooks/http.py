@@ -16,7 +16,7 @@ from airflow_provider_integrations.hooks._config_cache import ConfigCache
 from airflow_provider_integrations.http.client import HttpClient, Response
 from airflow_provider_integrations.http.diagnose import diagnose
 from airflow_provider_integrations.http.pagination import Paginator, paginator_from_spec
-from airflow_provider_integrations.http.sessions import lease_client
+from airflow_provider_integrations.http.sessions import acquire, lease_client, release
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -69,10 +69,10 @@ class IntegrationHttpHook(BaseHook):
         return CONFIGS.get(self.conn_id, lambda: _parse(self.get_connection(self.conn_id)))
 
     async def aget_config(self) -> HttpClientConfig:
-        async def load() -> HttpClientConfig:
-            return _parse(await self.aget_connection(self.conn_id))
+        return await CONFIGS.aget(self.conn_id, self._aload)
 
-        return await CONFIGS.aget(self.conn_id, load)
+    async def _aload(self) -> HttpClientConfig:
+        return _parse(await self.aget_connection(self.conn_id))
 
     def get_conn(self) -> HttpClientConfig:
         return self.get_config()
@@ -84,8 +84,12 @@ class IntegrationHttpHook(BaseHook):
             yield api
 
     async def arequest(self, method: str, endpoint: str = "", **kwargs: Any) -> Response:
-        async with lease_client(await self.aget_config()) as api:
-            return await api.request(method, endpoint, **kwargs)
+        # acquire/release instead of ``async with self.client()``: this is the per-request hot path.
+        entry = acquire(await self.aget_config())
+        try:
+            return await entry.client.request(method, endpoint, **kwargs)
+        finally:
+            await release(entry)
 
     def request(self, method: str, endpoint: str = "", **kwargs: Any) -> Response:
         return run_sync(self.arequest(method, endpoint, **kwargs))

@@ -51,8 +51,8 @@ class CircuitBreaker:
         return self._state
 
     def before_call(self) -> None:
-        if not self.enabled:
-            return
+        if not self.enabled or self._state == "closed":
+            return  # lock-free: reading one attribute is atomic, and closed needs no transition
         with self._lock:
             state = self._current_state()
             if state == "closed":
@@ -69,7 +69,7 @@ class CircuitBreaker:
         )
 
     def record_success(self) -> None:
-        if not self.enabled:
+        if not self.enabled or (self._state == "closed" and not self._failures):
             return
         with self._lock:
             self._state = "closed"

@@ -27,9 +27,10 @@ DEBUG = logging.DEBUG
 _http_log = logging.getLogger("airflow_provider_integrations.http.client")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Entry:
     client: HttpClient
+    loop: asyncio.AbstractEventLoop
     leases: int = 0
 
 
@@ -37,22 +38,32 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[HttpClientCo
     weakref.WeakKeyDictionary()
 )
 _persistent: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-_breakers: dict[tuple[str, str, object], CircuitBreaker] = {}
+_breakers: dict[tuple[str, str], CircuitBreaker] = {}
 _limiters: dict[HttpClientConfig, TokenBucket] = {}
 _lock = threading.Lock()
 sessions_created = 0
 
 
 def breaker_for(config: HttpClientConfig) -> CircuitBreaker:
-    """The connection's breaker, shared by all loops of the process: its state is observable in one place."""
-    key = (config.name, config.base_url, config.breaker)
+    """The connection's breaker, shared by all loops of the process: its state is observable in one place.
+
+    A disabled breaker (threshold 0, e.g. the connection test's probe) is private and never registered,
+    so it cannot hide the real breaker of the same connection from :func:`breaker_states`.
+    """
+    b = config.breaker
+    name = config.name or config.base_url
+    if b.failure_threshold == 0:
+        return CircuitBreaker(name, 0, b.reset_timeout)
+    key = (name, config.base_url)
     with _lock:
-        if key not in _breakers:
-            b = config.breaker
-            _breakers[key] = CircuitBreaker(
-                config.name or config.base_url, b.failure_threshold, b.reset_timeout
-            )
-        return _breakers[key]
+        breaker = _breakers.get(key)
+        if breaker is None or (breaker.failure_threshold, breaker.reset_timeout) != (
+            b.failure_threshold,
+            b.reset_timeout,
+        ):
+            # New, or the connection's breaker settings were edited: start from a closed breaker.
+            breaker = _breakers[key] = CircuitBreaker(name, b.failure_threshold, b.reset_timeout)
+        return breaker
 
 
 def limiter_for(config: HttpClientConfig) -> TokenBucket:
@@ -91,33 +102,43 @@ def mark_persistent(loop: asyncio.AbstractEventLoop) -> None:
     _persistent.add(loop)
 
 
+def acquire(config: HttpClientConfig) -> _Entry:
+    """Take a lease on the shared client of ``config`` on the running loop (pair with :func:`release`)."""
+    loop = asyncio.get_running_loop()
+    entries = _clients.get(loop)
+    if entries is None:
+        entries = _clients[loop] = {}
+    entry = entries.get(config)
+    if entry is None:
+        entry = entries[config] = _Entry(_new_client(config), loop=loop)
+    entry.leases += 1
+    return entry
+
+
+async def release(entry: _Entry) -> None:
+    """Return a lease; the last one out closes the client, except on persistent (bridge) loops."""
+    entry.leases -= 1
+    if entry.leases == 0 and entry.loop not in _persistent:
+        entries = _clients.get(entry.loop, {})
+        if entries.get(entry.client.config) is entry:
+            del entries[entry.client.config]
+        await entry.client.close()
+
+
 class lease_client:
-    """Borrow the shared client of ``config`` on the running loop; the last lease out closes it.
+    """Borrow the shared client of ``config`` on the running loop for the duration of the block."""
 
-    A class rather than ``@asynccontextmanager``: it sits on every request's path.
-    """
-
-    __slots__ = ("_config", "_entries", "_entry", "_loop")
+    __slots__ = ("_config", "_entry")
 
     def __init__(self, config: HttpClientConfig) -> None:
         self._config = config
 
     async def __aenter__(self) -> HttpClient:
-        loop = self._loop = asyncio.get_running_loop()
-        entries = self._entries = _clients.get(loop) or _clients.setdefault(loop, {})
-        entry = entries.get(self._config)
-        if entry is None:
-            entry = entries[self._config] = _Entry(_new_client(self._config))
-        entry.leases += 1
-        self._entry = entry
-        return entry.client
+        self._entry = acquire(self._config)
+        return self._entry.client
 
     async def __aexit__(self, *exc: object) -> None:
-        entry = self._entry
-        entry.leases -= 1
-        if entry.leases == 0 and self._loop not in _persistent and self._entries.get(self._config) is entry:
-            del self._entries[self._config]
-            await entry.client.close()
+        await release(self._entry)
 
 
 def open_clients(loop: asyncio.AbstractEventLoop | None = None) -> int:

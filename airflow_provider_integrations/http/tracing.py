@@ -25,8 +25,10 @@ class Timings:
         return {"dns_ms": self.dns, "connect_ms": self.connect, "ttfb_ms": self.ttfb, "total_ms": self.total}
 
     def __str__(self) -> str:
-        parts = [f"{k.removesuffix('_ms')} {v:.1f} ms" for k, v in self.as_dict().items() if v is not None]
-        return ", ".join(parts) + ("" if self.connect is not None else " (reused connection)")
+        # DNS/connect are known only when tracing is on (``detailed_timings``); None is "not measured".
+        return ", ".join(
+            f"{k.removesuffix('_ms')} {v:.1f} ms" for k, v in self.as_dict().items() if v is not None
+        )
 
 
 def _timings(ctx: SimpleNamespace) -> Timings | None:

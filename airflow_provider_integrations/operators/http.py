@@ -50,7 +50,7 @@ class HttpRequestOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "endpoint",
         "method",
-        "params",
+        "query",
         "json",
         "data",
         "headers",

@@ -15,7 +15,7 @@ from airflow_provider_integrations.sandbox import auth as creds
 from airflow_provider_integrations.sandbox.certs import TlsMaterial
 
 # Fast retries keep the examples quick; production defaults are in the connection schema.
-_FAST = {"retry_base_delay": 0.05, "retry_max_delay": 0.5, "circuit_failure_threshold": 0}
+_FAST: dict[str, Any] = {"retry_base_delay": 0.05, "retry_max_delay": 0.5, "circuit_failure_threshold": 0}
 
 
 def _conn(url: str, *, login: str | None = None, password: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -76,7 +76,12 @@ def example_connections(
             retry_base_delay=0.05,
         ),
         "sandbox_slow": _conn(
-            url, read_timeout=0.5, total_timeout=2, retry_max_attempts=2, retry_base_delay=0.05
+            url,
+            circuit_failure_threshold=0,
+            read_timeout=0.5,
+            total_timeout=2,
+            retry_max_attempts=2,
+            retry_base_delay=0.05,
         ),
         # Waits longer than the budget (a long Retry-After) are handed to Airflow's retries instead.
         "sandbox_retry_budget": _conn(url, retry_budget_seconds=0.2, **_FAST),
