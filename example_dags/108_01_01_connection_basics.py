@@ -72,7 +72,7 @@ from airflow.sdk import DAG, BaseHook, Connection, task
 from airflow_provider_integrations.connections.http_config import HttpClientConfig
 from airflow_provider_integrations.connections.http_parse import parse_http_connection
 from airflow_provider_integrations.exceptions import ConnectionConfigError
-from airflow_provider_integrations.hooks.http import IntegrationHttpHook
+from airflow_provider_integrations.hooks.http import IntegrationHttpHook, config_from_connection
 
 
 def parse(host: str, extra: dict[str, Any] | None) -> HttpClientConfig:
@@ -139,15 +139,7 @@ with DAG(
         assert back.extra_dejson == {"auth_scheme": "basic", "retry_max_attempts": 5}
         assert json.loads(partner.as_json())["extra"] == back.extra_dejson
 
-        config = parse_http_connection(
-            conn_id=back.conn_id,
-            host=back.host,
-            port=back.port,
-            schema=back.schema,
-            login=back.login,
-            password=back.password,
-            extra=back.extra,
-        )
+        config = config_from_connection(back)
         assert config.base_url == "https://api.partner.example:8443/v1"
         assert config.retry.max_attempts == 5
         # The URI embeds the password: only the part after the credentials may reach XCom.

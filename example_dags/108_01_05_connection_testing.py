@@ -54,9 +54,8 @@ from typing import Any
 from airflow.sdk import DAG, Connection, Context, TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_integrations.connections.http_parse import parse_http_connection
 from airflow_provider_integrations.exceptions import ConnectionConfigError
-from airflow_provider_integrations.hooks.http import IntegrationHttpHook
+from airflow_provider_integrations.hooks.http import IntegrationHttpHook, config_from_connection
 
 HEALTHY = ["sandbox_api", "sandbox_bearer", "sandbox_oauth", "sandbox_tls"]
 BROKEN = {"broken_auth": "auth bearer rejected", "broken_tls": "certificate verify failed"}
@@ -101,15 +100,7 @@ with DAG(
 
         candidate = Connection.from_json(json.dumps(CANDIDATE_CONNECTION), conn_id="partner_v2")
         try:
-            parse_http_connection(
-                conn_id=candidate.conn_id,
-                host=candidate.host,
-                port=candidate.port,
-                schema=candidate.schema,
-                login=candidate.login,
-                password=candidate.password,
-                extra=candidate.extra,
-            )
+            config_from_connection(candidate)
         except ConnectionConfigError as exc:
             assert exc.path == "$.retry_max_attempts", exc.path
             assert "token-from-the-vault" not in str(exc), "errors must never echo secrets"

@@ -29,7 +29,8 @@ def _ttl() -> float:
 CONFIGS: ConfigCache[HttpClientConfig] = ConfigCache(_ttl)
 
 
-def _parse(conn: Connection) -> HttpClientConfig:
+def config_from_connection(conn: Connection) -> HttpClientConfig:
+    """Validate an Airflow connection of type ``integration_http`` and return its frozen client config."""
     config = parse_http_connection(
         conn_id=conn.conn_id,
         host=conn.host,
@@ -66,13 +67,13 @@ class IntegrationHttpHook(BaseHook):
         self.conn_id = integration_http_conn_id
 
     def get_config(self) -> HttpClientConfig:
-        return CONFIGS.get(self.conn_id, lambda: _parse(self.get_connection(self.conn_id)))
+        return CONFIGS.get(self.conn_id, lambda: config_from_connection(self.get_connection(self.conn_id)))
 
     async def aget_config(self) -> HttpClientConfig:
         return await CONFIGS.aget(self.conn_id, self._aload)
 
     async def _aload(self) -> HttpClientConfig:
-        return _parse(await self.aget_connection(self.conn_id))
+        return config_from_connection(await self.aget_connection(self.conn_id))
 
     def get_conn(self) -> HttpClientConfig:
         return self.get_config()
@@ -110,7 +111,7 @@ class IntegrationHttpHook(BaseHook):
         """Layered diagnosis (DNS, TCP, TLS, HTTP health path, auth) as one line for the UI and CLI."""
         try:
             # Not cached: the UI tests each edit under a fresh transient connection id.
-            config = _parse(self.get_connection(self.conn_id))
+            config = config_from_connection(self.get_connection(self.conn_id))
         except ConnectionConfigError as exc:
             return False, f"Invalid connection settings: {exc}"
         result = run_sync(diagnose(config))

@@ -63,6 +63,7 @@ def full_extra(pem: Pem) -> dict[str, Any]:
         "health_check_path": "/status",
         "auth_check_path": "/me",
         "pool_size": 8,
+        "detailed_timings": True,
     }
 
 
@@ -115,6 +116,7 @@ def test_full_config_round_trip(pem: Pem) -> None:
         health_check_path="/status",
         auth_check_path="/me",
         pool_size=8,
+        detailed_timings=True,
         name="my_api",
     )
     assert SECRET not in repr(config) and pem.key not in repr(config)
