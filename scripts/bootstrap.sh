@@ -7,6 +7,23 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 
+# Debian packages: chromium for the browser tests of the Connections form; libmariadb-dev (+ pkg-config)
+# to build mysqlclient for apache-airflow-providers-mysql. Installed only when missing.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+[ -f /usr/include/mariadb/mysql.h ] || missing+=(libmariadb-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "bootstrap: apt-get install ${missing[*]}"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "bootstrap: please install the Debian packages: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
     echo "bootstrap: creating $VENV with $($PYTHON --version)"
     "$PYTHON" -m venv "$VENV"
