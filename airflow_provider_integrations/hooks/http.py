@@ -40,11 +40,6 @@ def config_from_connection(conn: Connection) -> HttpClientConfig:
         password=conn.password,
         extra=conn.extra,
     )
-    if config.auth.secret:
-        from airflow.sdk.log import mask_secret
-
-        # The SDK masks the password field already; this also covers secrets carried in a URI or env var.
-        mask_secret(config.auth.secret)
     return config
 
 
@@ -67,13 +62,28 @@ class IntegrationHttpHook(BaseHook):
         self.conn_id = integration_http_conn_id
 
     def get_config(self) -> HttpClientConfig:
-        return CONFIGS.get(self.conn_id, lambda: config_from_connection(self.get_connection(self.conn_id)))
+        return CONFIGS.get(self.conn_id, self._load)
+
+    def _load(self) -> HttpClientConfig:
+        config = config_from_connection(self.get_connection(self.conn_id))
+        if config.auth.secret:
+            from airflow.sdk.log import mask_secret
+
+            # The SDK masks the password field; this also covers a secret that reached us another way.
+            mask_secret(config.auth.secret)
+        return config
 
     async def aget_config(self) -> HttpClientConfig:
         return await CONFIGS.aget(self.conn_id, self._aload)
 
     async def _aload(self) -> HttpClientConfig:
-        return config_from_connection(await self.aget_connection(self.conn_id))
+        config = config_from_connection(await self.aget_connection(self.conn_id))
+        if config.auth.secret:
+            from airflow.sdk.log import amask_secret
+
+            # Async twin: a sync supervisor call from a running loop can deadlock in worker async code.
+            await amask_secret(config.auth.secret)
+        return config
 
     def get_conn(self) -> HttpClientConfig:
         return self.get_config()
