@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from airflow_provider_integrations.http import sessions
+from airflow_provider_integrations.postgres import pool as pg_pools
 
 T = TypeVar("T")
 
@@ -26,7 +27,9 @@ _thread: threading.Thread | None = None
 def _start() -> asyncio.AbstractEventLoop:
     global _loop, _thread
     loop = asyncio.new_event_loop()
+    # Sessions and pools opened by sync calls stay open between calls, until interpreter exit.
     sessions.mark_persistent(loop)
+    pg_pools.mark_persistent(loop)
     thread = threading.Thread(target=loop.run_forever, name="integrations-async-bridge", daemon=True)
     thread.start()
     _loop, _thread = loop, thread
@@ -66,11 +69,15 @@ def shutdown() -> None:
     if loop is None or thread is None or not thread.is_alive():
         return
     try:
-        asyncio.run_coroutine_threadsafe(sessions.close_loop_clients(), loop).result(5)
+        asyncio.run_coroutine_threadsafe(_close_all(), loop).result(10)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+async def _close_all() -> None:
+    await asyncio.gather(sessions.close_loop_clients(), pg_pools.close_loop_pools(), return_exceptions=True)
 
 
 def _after_fork_in_child() -> None:

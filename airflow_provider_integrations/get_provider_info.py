@@ -16,18 +16,43 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "HTTP API (Integrations)",
                 "external-doc-url": "https://example.invalid/airflow-provider-integrations",
                 "tags": ["protocol"],
-            }
+            },
+            {
+                "integration-name": "PostgreSQL (asyncpg)",
+                "external-doc-url": "https://example.invalid/airflow-provider-integrations",
+                "tags": ["software"],
+            },
         ],
         "hooks": [
             {
                 "integration-name": "HTTP API (Integrations)",
                 "python-modules": ["airflow_provider_integrations.hooks.http"],
-            }
+            },
+            {
+                "integration-name": "PostgreSQL (asyncpg)",
+                "python-modules": ["airflow_provider_integrations.hooks.postgres"],
+            },
         ],
         "operators": [
             {
                 "integration-name": "HTTP API (Integrations)",
                 "python-modules": ["airflow_provider_integrations.operators.http"],
+            },
+            {
+                "integration-name": "PostgreSQL (asyncpg)",
+                "python-modules": ["airflow_provider_integrations.operators.postgres"],
+            },
+        ],
+        "sensors": [
+            {
+                "integration-name": "PostgreSQL (asyncpg)",
+                "python-modules": ["airflow_provider_integrations.sensors.sql"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "PostgreSQL (asyncpg)",
+                "python-modules": ["airflow_provider_integrations.triggers.sql"],
             }
         ],
         "connection-types": [
@@ -150,17 +175,27 @@ def get_provider_info() -> dict[str, Any]:
                     "connect_timeout": {
                         "label": "Connect timeout (s)",
                         "description": "Seconds to wait for the TCP and TLS connection.",
-                        "schema": {"type": ["number", "null"], "default": 10, "exclusiveMinimum": 0},
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": 10,
+                            "minimum": 0,
+                            "exclusiveMinimum": 0,
+                        },
                     },
                     "read_timeout": {
                         "label": "Read timeout (s)",
                         "description": "Seconds to wait between two reads of the response. Empty by default: the total timeout bounds every attempt, and a per-read timer costs each request CPU; set it for slow or streamed responses.",
-                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                        "schema": {"type": ["number", "null"], "minimum": 0, "exclusiveMinimum": 0},
                     },
                     "total_timeout": {
                         "label": "Total timeout (s)",
                         "description": "Seconds one attempt may take from start to the end of the response.",
-                        "schema": {"type": ["number", "null"], "default": 60, "exclusiveMinimum": 0},
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": 60,
+                            "minimum": 0,
+                            "exclusiveMinimum": 0,
+                        },
                     },
                     "retry_max_attempts": {
                         "label": "Max attempts",
@@ -175,7 +210,12 @@ def get_provider_info() -> dict[str, Any]:
                     "retry_max_delay": {
                         "label": "Retry max delay (s)",
                         "description": "Upper bound of one backoff delay between attempts.",
-                        "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": 30,
+                            "minimum": 0,
+                            "exclusiveMinimum": 0,
+                        },
                     },
                     "retry_jitter": {
                         "label": "Retry jitter",
@@ -199,7 +239,12 @@ def get_provider_info() -> dict[str, Any]:
                     "retry_budget_seconds": {
                         "label": "Retry budget (s)",
                         "description": "Total seconds one call may spend waiting between attempts.",
-                        "schema": {"type": ["number", "null"], "default": 120, "exclusiveMinimum": 0},
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": 120,
+                            "minimum": 0,
+                            "exclusiveMinimum": 0,
+                        },
                     },
                     "idempotency_header": {
                         "label": "Idempotency header",
@@ -214,7 +259,7 @@ def get_provider_info() -> dict[str, Any]:
                     "rate_limit_per_second": {
                         "label": "Rate limit (requests/s)",
                         "description": "Client-side limit per process; empty means unlimited.",
-                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                        "schema": {"type": ["number", "null"], "minimum": 0, "exclusiveMinimum": 0},
                     },
                     "rate_limit_burst": {
                         "label": "Rate limit burst",
@@ -229,7 +274,12 @@ def get_provider_info() -> dict[str, Any]:
                     "circuit_reset_timeout": {
                         "label": "Circuit breaker reset (s)",
                         "description": "Seconds an open circuit waits before letting one trial request through.",
-                        "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": 30,
+                            "minimum": 0,
+                            "exclusiveMinimum": 0,
+                        },
                     },
                     "tls_verify": {
                         "label": "Verify TLS",

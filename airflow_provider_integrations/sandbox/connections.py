@@ -97,6 +97,22 @@ def example_connections(
         ),
         "broken_health_path": _conn(url, health_check_path="/no-such-health", **_FAST),
     }
+    # Database examples (108_02_02, 108_02_05, 108_03_02, 108_06_02): the local servers, standard
+    # connection types of the postgres and mysql providers.
+    conns["integrations_pg"] = {
+        "conn_type": "postgres",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "login": "postgres",
+        "schema": "test",
+    }
+    conns["integrations_mysql"] = {
+        "conn_type": "mysql",
+        "host": "127.0.0.1",
+        "port": 3306,
+        "login": "root",
+        "schema": "test",
+    }
     if tls_url is not None and tls is not None:
         conns["sandbox_tls"] = _conn(tls_url, tls_ca_bundle=tls.ca_cert_pem, **_FAST)
         conns["broken_tls"] = _conn(tls_url, **_FAST)
