@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from airflow_provider_integrations.http import sessions
+from airflow_provider_integrations.postgres import listen as pg_listen
 from airflow_provider_integrations.postgres import pool as pg_pools
 
 T = TypeVar("T")
@@ -77,7 +78,12 @@ def shutdown() -> None:
 
 
 async def _close_all() -> None:
-    await asyncio.gather(sessions.close_loop_clients(), pg_pools.close_loop_pools(), return_exceptions=True)
+    await asyncio.gather(
+        sessions.close_loop_clients(),
+        pg_pools.close_loop_pools(),
+        pg_listen.close_loop_listeners(),
+        return_exceptions=True,
+    )
 
 
 def _after_fork_in_child() -> None:
