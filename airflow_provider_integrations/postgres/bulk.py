@@ -32,7 +32,9 @@ __all__ = ["Records", "UpsertResult", "copy_csv", "copy_jsonl", "copy_records", 
 
 Records = Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]]
 # What asyncpg's COPY raises while encoding a row: a value of the wrong type or range, a short row.
-_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, IndexError, KeyError)
+# What asyncpg raises while encoding a value of the wrong type: decimal.InvalidOperation is an
+# ArithmeticError, and a str where a date is due fails with AttributeError.
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, IndexError, KeyError, ArithmeticError, AttributeError)
 
 
 @dataclass(frozen=True, slots=True)

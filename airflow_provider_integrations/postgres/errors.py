@@ -88,7 +88,9 @@ class PgDataError(PgError):
 
 def describe(exc: asyncpg.PostgresError) -> str:
     """The server's message plus its detail and hint (which carry the offending key or value)."""
-    parts = [str(exc.message)]
+    # Client-side asyncpg errors (a closed connection) carry no server message.
+    message = exc.message or (exc.args[0] if exc.args else None) or type(exc).__name__
+    parts = [str(message)]
     if exc.detail:
         parts.append(str(exc.detail))
     if exc.hint:

@@ -208,3 +208,17 @@ async def test_upsert_after_a_column_changes_type(
     result = await upsert_records(pool, table, ["id", "n", "name"], [(1, "five", "a")], ["id"], schema=schema)
     assert result == UpsertResult(0, 1)
     assert await admin.fetchval(f'SELECT n FROM "{schema}".items') == "five"
+
+
+@pytest.mark.parametrize(
+    ("column_type", "bad"),
+    [("numeric", "not-a-number"), ("date", "2024-13-45")],
+)
+async def test_wrong_python_types_are_data_errors(
+    pool: PgPool, admin: asyncpg.Connection, schema: str, column_type: str, bad: str
+) -> None:
+    await admin.execute(f'CREATE TABLE "{schema}".typed (id int PRIMARY KEY, v {column_type})')
+    with pytest.raises(PgDataError) as info:
+        await copy_records(pool, "typed", ["id", "v"], [(1, None), (2, bad)], schema=schema)
+    assert (info.value.row_number, info.value.column) == (2, "v")
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".typed') == 0
