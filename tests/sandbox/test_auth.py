@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -162,15 +163,15 @@ async def test_hmac_rejects_timestamps_outside_the_window(
 
 
 @pytest.mark.parametrize(
-    ("headers", "error"),
+    ("make_headers", "error"),
     [
-        (sign("GET", "/secure/hmac/whoami", key_id="other-key"), "unknown_key_id"),
-        (sign("GET", "/secure/hmac/whoami", secret="wrong-secret"), "invalid_signature"),
-        (sign("GET", "/secure/hmac/whoami?extra=1"), "invalid_signature"),
-        (sign("POST", "/secure/hmac/whoami"), "invalid_signature"),
-        ({**sign("GET", "/secure/hmac/whoami"), "X-Timestamp": "yesterday"}, "invalid_timestamp"),
-        (sign("GET", "/secure/hmac/whoami", algorithm="md5"), "invalid_signature"),
-        ({}, "missing_signature"),
+        (lambda: sign("GET", "/secure/hmac/whoami", key_id="other-key"), "unknown_key_id"),
+        (lambda: sign("GET", "/secure/hmac/whoami", secret="wrong-secret"), "invalid_signature"),
+        (lambda: sign("GET", "/secure/hmac/whoami?extra=1"), "invalid_signature"),
+        (lambda: sign("POST", "/secure/hmac/whoami"), "invalid_signature"),
+        (lambda: {**sign("GET", "/secure/hmac/whoami"), "X-Timestamp": "yesterday"}, "invalid_timestamp"),
+        (lambda: sign("GET", "/secure/hmac/whoami", algorithm="md5"), "invalid_signature"),
+        (lambda: {}, "missing_signature"),
     ],
     ids=[
         "unknown-key",
@@ -183,8 +184,13 @@ async def test_hmac_rejects_timestamps_outside_the_window(
     ],
 )
 async def test_hmac_rejects(
-    http: aiohttp.ClientSession, sandbox: SandboxProcess, headers: dict[str, str], error: str
+    http: aiohttp.ClientSession,
+    sandbox: SandboxProcess,
+    make_headers: Callable[[], dict[str, str]],
+    error: str,
 ) -> None:
+    # Signed when the test runs: collection may be minutes earlier, beyond the 300 s window.
+    headers = make_headers()
     status, body = await hmac_call(http, sandbox, "GET", "/secure/hmac/whoami", b"", headers)
     assert status == 401
     assert body["error"] == error
