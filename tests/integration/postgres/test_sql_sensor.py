@@ -253,14 +253,26 @@ def test_deferrable_sensor_through_dag_test(airflow_db: object, pg: str, table: 
     path = dags / f"{dag_id}.py"
     path.write_text(DAG_FILE.format(dag_id=dag_id, conn_id=pg, table=table))
 
+    # Backends of earlier tests' pools (same application name) must not count as the trigger's.
+    before = [pid for (pid,) in sql("SELECT pid FROM pg_stat_activity WHERE application_name = %s", pg)]
+
     def insert_once_probing() -> None:
-        # The trigger's pool names itself after the connection in pg_stat_activity.
+        # Wait until the trigger's pool (named after the connection in pg_stat_activity) has run the probe
+        # at least once: its backend's last query is the probe, or asyncpg's reset after releasing the
+        # connection (which only follows a query). Time-based waits flake on a loaded machine.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", pg) != [(0,)]:
+            ran = sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+                " AND (query LIKE %s OR query LIKE %s) AND NOT (pid = ANY(%s))",
+                pg,
+                f"SELECT count(*) FROM {table}%",
+                "%RESET ALL%",
+                before,
+            )
+            if ran != [(0,)]:
                 break
-            time.sleep(0.1)
-        time.sleep(0.5)
+            time.sleep(0.05)
         sql(f"INSERT INTO {table} (id, name) VALUES (1, %s), (2, %s)", dag_id, dag_id)
 
     writer = threading.Thread(target=insert_once_probing)
