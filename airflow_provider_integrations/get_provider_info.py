@@ -45,15 +45,23 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [
             {
+                "integration-name": "HTTP API (Integrations)",
+                "python-modules": ["airflow_provider_integrations.sensors.http"],
+            },
+            {
                 "integration-name": "PostgreSQL (asyncpg)",
                 "python-modules": ["airflow_provider_integrations.sensors.sql"],
-            }
+            },
         ],
         "triggers": [
             {
+                "integration-name": "HTTP API (Integrations)",
+                "python-modules": ["airflow_provider_integrations.triggers.http_poll"],
+            },
+            {
                 "integration-name": "PostgreSQL (asyncpg)",
                 "python-modules": ["airflow_provider_integrations.triggers.sql"],
-            }
+            },
         ],
         "connection-types": [
             {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from airflow_provider_integrations.sandbox import auth, faults, oauth, pagination, rest, stats
+from airflow_provider_integrations.sandbox import auth, faults, oauth, pagination, rest, stats, status
 from airflow_provider_integrations.sandbox.state import DEFAULT_TOKEN_TTL, STATE_KEY, SandboxState, TokenStore
 
 # stats first: its middleware must see every request, including ones other
@@ -24,6 +24,7 @@ ROUTE_MODULES: tuple[Callable[[web.Application], None], ...] = (
     oauth.register,
     pagination.register,
     faults.register,
+    status.register,
 )
 
 
