@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -150,7 +149,6 @@ class ApiPollTrigger(BaseTrigger):
         hook = IntegrationHttpHook(self.conn_id)
         url = f"{self.endpoint} (connection {self.conn_id!r})"
         try:
-            await _config_once(hook)
             async with hook.client() as api:  # one lease for the trigger's whole life
                 url = self._url = redact_url(api.url_for(self.endpoint).update_query(self.params or {}))
                 payload = await self._loop(api, url)
@@ -211,31 +209,3 @@ class ApiPollTrigger(BaseTrigger):
                     return event("timeout", url, polls=polls, reason=reason)
                 wait = min(wait, remaining)
             await asyncio.sleep(wait)
-
-
-_loading: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def _config_once(hook: IntegrationHttpHook) -> None:
-    """Resolve the connection once for all triggers starting together on this loop.
-
-    The hook's cache is filled only when the first lookup returns, and a triggerer starts thousands of
-    triggers before that: without this, each would send its own lookup to the supervisor. A failed
-    lookup is forgotten, so the next trigger tries again (and reports the error itself).
-    """
-    loop = asyncio.get_running_loop()
-    loading = _loading.setdefault(loop, {})
-    task = loading.get(hook.conn_id)
-    if task is None:
-        task = loading[hook.conn_id] = loop.create_task(hook.aget_config())
-
-        def forget_failure(t: asyncio.Task[Any]) -> None:
-            if t.cancelled() or t.exception() is not None:
-                loading.pop(hook.conn_id, None)
-
-        task.add_done_callback(forget_failure)
-    if not task.done():
-        # shield: a trigger cancelled while waiting must not cancel the lookup the others wait for.
-        await asyncio.shield(task)
