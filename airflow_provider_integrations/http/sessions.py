@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -126,15 +127,21 @@ async def release(entry: _Entry) -> None:
 
 
 class lease_client:
-    """Borrow the shared client of ``config`` on the running loop for the duration of the block."""
+    """Borrow the shared client of ``config`` on the running loop for the duration of the block.
+
+    ``config`` may be a coroutine function resolving it (a hook's cached lookup). A class rather than
+    an ``asynccontextmanager``: a waiting trigger holds its lease for its whole life, and the generator
+    form keeps five more objects per trigger alive for the garbage collector to walk.
+    """
 
     __slots__ = ("_config", "_entry")
 
-    def __init__(self, config: HttpClientConfig) -> None:
+    def __init__(self, config: HttpClientConfig | Callable[[], Awaitable[HttpClientConfig]]) -> None:
         self._config = config
 
     async def __aenter__(self) -> HttpClient:
-        self._entry = acquire(self._config)
+        config = self._config
+        self._entry = acquire(config if isinstance(config, HttpClientConfig) else await config())
         return self._entry.client
 
     async def __aexit__(self, *exc: object) -> None:
