@@ -368,7 +368,14 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "integer",
                         "example": "60",
                         "default": "300",
-                    }
+                    },
+                    "triggerer_gc_freeze": {
+                        "description": "Freeze the garbage collector's view of the heap (gc.freeze()) when the first trigger of this\nprovider starts in a process. A triggerer holding thousands of waiting triggers then stalls\nits event loop far less during full collections. Process-wide, hence off by default.\n",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    },
                 },
             }
         },

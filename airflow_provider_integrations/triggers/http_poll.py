@@ -37,6 +37,7 @@ from airflow_provider_integrations.http.polling import (
     event,
     poll_interval_for,
 )
+from airflow_provider_integrations.triggers._process import tune_process_once
 
 if TYPE_CHECKING:
     from airflow_provider_integrations.http.client import HttpClient
@@ -145,6 +146,7 @@ class ApiPollTrigger(BaseTrigger):
         return self._rules.judge(response, api.config.retry.retry_on_statuses, self._url)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        tune_process_once()
         started = time.monotonic()
         hook = IntegrationHttpHook(self.conn_id)
         url = f"{self.endpoint} (connection {self.conn_id!r})"

@@ -27,6 +27,7 @@ from airflow_provider_integrations.exceptions import ConnectionConfigError
 from airflow_provider_integrations.hooks.postgres import AsyncPostgresHook
 from airflow_provider_integrations.postgres.errors import PgError, PgRetriableError
 from airflow_provider_integrations.postgres.pool import PgPool, acquire_pool, release_pool
+from airflow_provider_integrations.triggers._process import tune_process_once
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -208,6 +209,7 @@ class SqlConditionTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The final event is built with the lease held and yielded after releasing it, so a suspended
         # generator (dag.test() reads one event and walks away) never pins a pool.
+        tune_process_once()
         event = await self._poll()
         yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
 
