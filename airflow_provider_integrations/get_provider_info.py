@@ -36,7 +36,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "HTTP API (Integrations)",
-                "python-modules": ["airflow_provider_integrations.operators.http"],
+                "python-modules": [
+                    "airflow_provider_integrations.operators.http",
+                    "airflow_provider_integrations.operators.batch",
+                    "airflow_provider_integrations.operators.async_job",
+                ],
             },
             {
                 "integration-name": "PostgreSQL (asyncpg)",
@@ -56,7 +60,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "HTTP API (Integrations)",
-                "python-modules": ["airflow_provider_integrations.triggers.http_poll"],
+                "python-modules": [
+                    "airflow_provider_integrations.triggers.http_poll",
+                    "airflow_provider_integrations.triggers.job_status",
+                ],
             },
             {
                 "integration-name": "PostgreSQL (asyncpg)",
@@ -375,6 +382,13 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "boolean",
                         "example": "True",
                         "default": "False",
+                    },
+                    "batch_state_dir": {
+                        "description": "Root directory of BatchApiOperator checkpoints and outcome files (one subdirectory per task\ninstance, the same across tries). Empty: $AIRFLOW_HOME/batch_state. Use storage every worker\ncan reach.\n",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/shared/airflow/batch_state",
+                        "default": "",
                     },
                 },
             }

@@ -53,6 +53,27 @@ lookup (bench/RESULTS.md: 10,000 triggers, 100 TCP connections). The trigger's d
 `timeout`, so it holds in `dag.test()` too (which runs triggers inline). `wait_report_deferrable`,
 `wait_until_created` (404 until the resource exists), `detect_partner_failure` and
 `give_up_after_timeout` are deferrable; `verify` checks every outcome and the number of polls.
+## Async jobs: submit, poll, fetch
+
+Many partner APIs run work as a *job*: submit it, poll its status, read its results, maybe cancel it.
+`AsyncJobOperator` takes the API's shape as data (`JobApi`: submit endpoint, job-id JMESPath, status
+endpoint with `{job_id}`, state JMESPath and the success / failure / cancelled state sets, results
+endpoint and pagination, cancel endpoint):
+
+- it **submits from `execute()`** on the worker, once, with an idempotency key derived from the task
+  instance, then defers to `JobStatusTrigger`, which only reads the status (so a restarted triggerer
+  never submits twice) and honours `Retry-After`;
+- the job id goes to `task_state_store`, so a **retry reconnects** to the job it already submitted
+  instead of starting another (`reconnect_after_retry`: the first try gives up after two 503s; the retry
+  takes the job over, waiting for it if it still runs or reading its results if it is done; the partner
+  saw one submission);
+- `wait_timeout` ends only the *wait* (a retry reconnects), `job_deadline` ends the *job*: it is
+  **cancelled at the partner**, then the task fails without retries (`cancel_at_deadline`);
+- marking the deferred task failed (or clearing it) cancels the remote job too, through the trigger's
+  `on_kill`;
+- on success the results are read **page by page**, bounded by `max_results`, and returned to XCom
+  with a summary under the key `job` (`run_export_job`). `verify_async_jobs` checks all of it against the
+  partner's own counters.
 """
 
 from __future__ import annotations
@@ -63,6 +84,8 @@ from typing import Any
 from airflow.sdk import DAG, TriggerRule, task
 
 from airflow_provider_integrations.hooks.http import IntegrationHttpHook
+from airflow_provider_integrations.http.jobs import JobApi
+from airflow_provider_integrations.operators.async_job import AsyncJobOperator
 from airflow_provider_integrations.sensors.http import ApiPollSensor
 
 DONE = {"jmespath": "status", "equals": "done"}
@@ -86,6 +109,28 @@ JOBS: dict[str, dict[str, Any]] = {
     },
     "stuck": {"states": [["running", 3600], ["done", None]]},
 }
+
+
+# [START howto_job_api]
+# The sandbox's jobs API; a real partner's differs only in these fields.
+PARTNER_JOBS = JobApi(
+    submit_endpoint="/jobs",
+    job_id_path="id",
+    status_endpoint="/jobs/{job_id}",
+    state_path="state",
+    success_states=("succeeded",),
+    failure_states=("failed",),
+    cancelled_states=("cancelled",),
+    results_endpoint="/jobs/{job_id}/results",
+    results_pagination={"type": "cursor", "cursor_path": "next_cursor", "items_path": "items"},
+    cancel_endpoint="/jobs/{job_id}/cancel",
+)
+# [END howto_job_api]
+
+
+def job_tag(name: str) -> str:
+    """Groups one task's jobs in the sandbox's counters, per DAG run."""
+    return "{{ run_id }}:" + name
 
 
 def job_path(name: str) -> str:
@@ -239,6 +284,83 @@ with DAG(
     # The sensors read the job paths through templates, which create no dependency: state it.
     jobs >> sensors
     sensors >> verify(jobs)
+
+    # -- async jobs ---------------------------------------------------------------------------------
+
+    # [START howto_async_job_operator]
+    run_export_job = AsyncJobOperator(
+        task_id="run_export_job",
+        integration_http_conn_id="sandbox_api",
+        job_api=PARTNER_JOBS,
+        json={"queued": 0.3, "duration": 1.0, "results": 25, "tag": job_tag("export")},
+        poll_interval=0.3,
+        wait_timeout=timedelta(minutes=5),  # the wait; the job keeps running and a retry reconnects
+        job_deadline=timedelta(hours=1),  # the job; cancelled at the partner when it runs longer
+        max_results=1000,
+        deferrable=True,
+    )
+    # [END howto_async_job_operator]
+
+    reconnect_after_retry = AsyncJobOperator(
+        task_id="reconnect_after_retry",
+        integration_http_conn_id="sandbox_api",
+        job_api=PARTNER_JOBS,
+        # Polls 1 and 2 answer 503: the first try gives up after two transient errors in a row.
+        json={
+            "duration": 4.0,
+            "results": 3,
+            "faults": [[1, 503, None], [2, 503, None]],
+            "tag": job_tag("retry"),
+        },
+        poll_interval=0.3,
+        max_consecutive_errors=2,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+        deferrable=True,
+    )
+
+    cancel_at_deadline = AsyncJobOperator(
+        task_id="cancel_at_deadline",
+        integration_http_conn_id="sandbox_api",
+        job_api=PARTNER_JOBS,
+        json={"hold": True, "tag": job_tag("deadline")},  # a job that never ends by itself
+        poll_interval=0.3,
+        job_deadline=1.0,
+        deferrable=True,
+    )
+
+    async_jobs = [run_export_job, reconnect_after_retry, cancel_at_deadline]
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def verify_async_jobs(**context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        states = ti.get_task_states(
+            dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=[t.task_id for t in async_jobs]
+        )
+        assert states[ti.run_id] == {
+            "run_export_job": "success",
+            "reconnect_after_retry": "success",
+            "cancel_at_deadline": "failed",  # cancelled at the partner, no retries
+        }, states
+        export = ti.xcom_pull(task_ids="run_export_job")
+        assert [item["n"] for item in export] == list(range(25)), export
+        summary = ti.xcom_pull(task_ids="run_export_job", key="job")
+        assert (summary["state"], summary["result_items"], summary["result_pages"]) == ("succeeded", 25, 3)
+        assert len(ti.xcom_pull(task_ids="reconnect_after_retry")) == 3
+
+        hook = IntegrationHttpHook("sandbox_api")
+        stats = {
+            name: hook.request("GET", "/jobs-stats", params={"tag": f"{ti.run_id}:{name}"}).json()
+            for name in ("export", "retry", "deadline")
+        }
+        counts = {name: (s["submit_requests"], s["submissions"]) for name, s in stats.items()}
+        # Two tries of reconnect_after_retry, one submit request: the retry found the job in task_state_store.
+        assert counts == {"export": (1, 1), "retry": (1, 1), "deadline": (1, 1)}, counts
+        deadline_job = stats["deadline"]["jobs"][0]
+        assert (deadline_job["state"], stats["deadline"]["cancels"]) == ("cancelled", 1), stats["deadline"]
+        return {"submissions": counts, "export_pages": summary["result_pages"]}
+
+    async_jobs >> verify_async_jobs()
 
 
 if __name__ == "__main__":

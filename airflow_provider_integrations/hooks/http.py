@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, conf
@@ -13,8 +13,9 @@ from airflow_provider_integrations.connections.http_config import HttpClientConf
 from airflow_provider_integrations.connections.http_parse import parse_http_connection
 from airflow_provider_integrations.exceptions import ConnectionConfigError
 from airflow_provider_integrations.hooks._config_cache import ConfigCache
-from airflow_provider_integrations.http.client import HttpClient, Response
+from airflow_provider_integrations.http.client import Response
 from airflow_provider_integrations.http.diagnose import diagnose
+from airflow_provider_integrations.http.download import DownloadResult, download
 from airflow_provider_integrations.http.pagination import Paginator, paginator_from_spec
 from airflow_provider_integrations.http.sessions import acquire, lease_client, release
 
@@ -88,11 +89,9 @@ class IntegrationHttpHook(BaseHook):
     def get_conn(self) -> HttpClientConfig:
         return self.get_config()
 
-    @asynccontextmanager
-    async def client(self) -> AsyncIterator[HttpClient]:
-        """Lease the process-wide client of this connection on the running loop."""
-        async with lease_client(await self.aget_config()) as api:
-            yield api
+    def client(self) -> lease_client:
+        """``async with hook.client() as api``: lease the process-wide client of this connection."""
+        return lease_client(self.aget_config)
 
     async def arequest(self, method: str, endpoint: str = "", **kwargs: Any) -> Response:
         # acquire/release instead of ``async with self.client()``: this is the per-request hot path.
@@ -116,6 +115,18 @@ class IntegrationHttpHook(BaseHook):
         self, pagination: Paginator | Mapping[str, Any], endpoint: str = "", **kwargs: Any
     ) -> list[Response]:
         return run_sync(self.apaginate(pagination, endpoint, **kwargs))
+
+    async def adownload(self, endpoint: str, path: str | os.PathLike[str], **kwargs: Any) -> DownloadResult:
+        """Stream ``endpoint`` to the file ``path``: resumable, verified, renamed into place when complete.
+
+        Keyword arguments (``params``, ``headers``, ``checksum``, ``expected_size``, ``chunk_size``,
+        ``timeout``) are those of :func:`airflow_provider_integrations.http.download.download`.
+        """
+        async with self.client() as api:
+            return await download(api, endpoint, path, **kwargs)
+
+    def download(self, endpoint: str, path: str | os.PathLike[str], **kwargs: Any) -> DownloadResult:
+        return run_sync(self.adownload(endpoint, path, **kwargs))
 
     def test_connection(self) -> tuple[bool, str]:
         """Layered diagnosis (DNS, TCP, TLS, HTTP health path, auth) as one line for the UI and CLI."""

@@ -12,7 +12,20 @@ from pathlib import Path
 
 from aiohttp import web
 
-from airflow_provider_integrations.sandbox import auth, faults, oauth, pagination, rest, stats, status
+from airflow_provider_integrations.sandbox import (
+    auth,
+    batch,
+    faults,
+    files,
+    jobs,
+    oauth,
+    pagination,
+    records,
+    rest,
+    stats,
+    status,
+    webhooks,
+)
 from airflow_provider_integrations.sandbox.state import DEFAULT_TOKEN_TTL, STATE_KEY, SandboxState, TokenStore
 
 # stats first: its middleware must see every request, including ones other
@@ -25,6 +38,11 @@ ROUTE_MODULES: tuple[Callable[[web.Application], None], ...] = (
     pagination.register,
     faults.register,
     status.register,
+    files.register,
+    records.register,
+    jobs.register,
+    batch.register,
+    webhooks.register,
 )
 
 

@@ -85,6 +85,8 @@ def example_connections(
         ),
         # Waits longer than the budget (a long Retry-After) are handed to Airflow's retries instead.
         "sandbox_retry_budget": _conn(url, retry_budget_seconds=0.2, **_FAST),
+        # Batch example (108_05_04): the partner allows 50 requests/s, in bursts of 5.
+        "sandbox_batch": _conn(url, rate_limit_per_second=50, rate_limit_burst=5, **_FAST),
         # Troubleshooting examples: each is broken in one layer.
         "broken_dns": _conn("http://no-such-host.invalid:8080", **_FAST),
         "broken_port": _conn("http://127.0.0.1:1", **_FAST),
