@@ -24,6 +24,7 @@ from airflow_provider_integrations.sandbox import (
     rest,
     stats,
     status,
+    streams,
     webhooks,
 )
 from airflow_provider_integrations.sandbox.state import DEFAULT_TOKEN_TTL, STATE_KEY, SandboxState, TokenStore
@@ -43,6 +44,7 @@ ROUTE_MODULES: tuple[Callable[[web.Application], None], ...] = (
     jobs.register,
     batch.register,
     webhooks.register,
+    streams.register,
 )
 
 
