@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from airflow_provider_integrations.connections.http_config import HttpClientConfig, Timeouts
@@ -137,17 +137,13 @@ class HttpClient:
         if idempotency_key:
             hdrs[self.config.retry.idempotency_header] = idempotency_key
         ct = client_timeout(timeout) if timeout is not None else self._timeout
-        breaker, limiter, clock = self.breaker, self.limiter, self._loop_time
+        clock = self._loop_time
         attempt, waited, auth_retried = 0, 0.0, False
-        # One flat loop: this is every request's path, and each extra coroutine level costs on every resume.
+        # One flat loop: this is every request's path, and each extra coroutine level costs on every resume
+        # (prepare() is the one shared with open() and websocket()).
         while True:
             attempt += 1
-            breaker.before_call()
-            if limiter.rate is not None or limiter.blocked:
-                await limiter.acquire()
-            out = OutgoingRequest(method, url, dict(hdrs) if self._authenticates else hdrs, body)
-            if self._authenticates:
-                await self.auth.apply(out)
+            out = await self.prepare(method, url, hdrs, body)
             timings = Timings()
             start = timings.start = clock()
             try:
@@ -163,9 +159,7 @@ class HttpClient:
                     payload = await resp.read()
                     status, resp_headers = resp.status, resp.headers
             except Exception as exc:
-                error = errors.translate(exc, method, url)
-                if error.retriable:
-                    breaker.record_failure()
+                error = self._transport_error(exc, method, url)
             else:
                 timings.total = (clock() - start) * 1000
                 self._observe(method, url, status, resp_headers, timings)
@@ -189,8 +183,125 @@ class HttpClient:
                 error = classified
             waited += await self._backoff(method, hdrs, error, attempt, waited)
 
+    async def prepare(
+        self, method: str, url: URL, headers: dict[str, str], body: bytes | None = None
+    ) -> OutgoingRequest:
+        """What every attempt of every kind of request passes: breaker, rate limit, then auth.
+
+        Auth signs each attempt anew (HMAC timestamps, refreshed tokens) on a copy of ``headers``.
+        """
+        self.breaker.before_call()
+        limiter = self.limiter
+        if limiter.rate is not None or limiter.blocked:
+            await limiter.acquire()
+        if not self._authenticates:
+            return OutgoingRequest(method, url, headers, body)
+        out = OutgoingRequest(method, url, dict(headers), body)
+        await self.auth.apply(out)
+        return out
+
+    async def open(
+        self,
+        method: str,
+        path: str | URL = "",
+        *,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
+        accept_statuses: Collection[int] = (),
+        **session_kwargs: Any,
+    ) -> aiohttp.ClientResponse:
+        """One attempt whose body the caller reads as it arrives (streams, downloads); release it after.
+
+        Breaker, rate limit, auth (refreshed once on 401) and error classification are those of
+        :meth:`request`; retrying is the caller's, since a stream or a download resumes where it stopped
+        rather than repeating. Statuses >= 400 raise the classified :class:`.errors.HttpError` unless
+        listed in ``accept_statuses`` (a download's 416).
+        """
+        url = path if isinstance(path, URL) else self.url_for(path)
+        if params:
+            url = url.update_query(params)
+        hdrs = dict(headers) if headers else {}
+        refreshed = False
+        while True:
+            out = await self.prepare(method, url, hdrs)
+            try:
+                resp = await self.session.request(
+                    method,
+                    out.url,
+                    headers=out.headers or None,
+                    timeout=timeout or self._timeout,
+                    **session_kwargs,
+                )
+            except Exception as exc:
+                raise self._transport_error(exc, method, url) from exc
+            status = resp.status
+            self._observe(method, url, status, resp.headers)
+            if status < 400 or status in accept_statuses:
+                return resp
+            try:
+                body = await resp.content.read(errors.EXCERPT_LIMIT + 1)
+            except aiohttp.ClientError:
+                body = b""
+            finally:
+                resp.close()
+            if status == 401 and not refreshed and self.auth.refresh_on_401(out):
+                refreshed = True
+                continue
+            raise self._status_error(method, url, status, resp.headers, body)
+
+    async def websocket(
+        self,
+        path: str = "",
+        *,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+        **ws_kwargs: Any,
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Open a WebSocket on the shared session, with the connection's breaker, rate limit and auth."""
+        url = self.url_for(path)
+        if params:
+            url = url.update_query(params)
+        hdrs = dict(headers) if headers else {}
+        refreshed = False
+        while True:
+            out = await self.prepare("GET", url, hdrs)
+            try:
+                ws: aiohttp.ClientWebSocketResponse = await self.session.ws_connect(
+                    out.url, headers=out.headers, **ws_kwargs
+                )
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status == 401 and not refreshed and self.auth.refresh_on_401(out):
+                    refreshed = True
+                    continue
+                self._observe("GET", url, exc.status, CIMultiDict(exc.headers or {}))
+                raise self._status_error("GET", url, exc.status, exc.headers or {}, b"") from exc
+            except Exception as exc:
+                raise self._transport_error(exc, "GET", url) from exc
+            self.breaker.record_success()
+            return ws
+
+    def _transport_error(self, exc: Exception, method: str, url: URL) -> errors.HttpError:
+        error = errors.translate(exc, method, url)
+        if error.retriable:
+            self.breaker.record_failure()
+        return error
+
+    def _status_error(
+        self, method: str, url: URL, status: int, headers: Mapping[str, str], body: bytes
+    ) -> errors.HttpError:
+        shown = errors.redact_url(url)
+        return errors.classify_status(
+            status, method=method, url=shown, headers=headers, body=body, retry_on=self._retry_on
+        ) or errors.ClientRequestError(f"HTTP {status}", method=method, url=shown, status=status)
+
     def _observe(
-        self, method: str, url: URL, status: int, headers: CIMultiDictProxy[str], timings: Timings
+        self,
+        method: str,
+        url: URL,
+        status: int,
+        headers: Mapping[str, str],
+        timings: Timings | None = None,
     ) -> None:
         if status >= 500 or (status in self._retry_on and status != 429):
             self.breaker.record_failure()
@@ -198,7 +309,7 @@ class HttpClient:
             self.breaker.record_success()
         self.limiter.observe(headers)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s -> %d (%s)", method, errors.redact_url(url), status, timings)
+            log.debug("%s %s -> %d (%s)", method, errors.redact_url(url), status, timings or "streamed")
 
     async def _backoff(
         self, method: str, headers: dict[str, str], error: errors.HttpError, attempt: int, waited: float

@@ -35,7 +35,6 @@ from yarl import URL
 
 from airflow_provider_integrations.connections.http_config import Timeouts
 from airflow_provider_integrations.http import errors
-from airflow_provider_integrations.http.auth import OutgoingRequest
 from airflow_provider_integrations.http.client import client_timeout
 from airflow_provider_integrations.http.retry import next_delay
 
@@ -263,7 +262,6 @@ class _Transfer:
         self.resumed: list[int] = []
         self.etag: str | None = None
         self.last_modified: str | None = None
-        self._auth_retried = False
 
     async def run(self) -> None:
         failures, waited = 0, 0.0
@@ -273,11 +271,14 @@ class _Transfer:
                 if await self._attempt():
                     return
                 continue
+            except errors.HttpError as exc:
+                self.part.flush()
+                error = exc  # from client.open(): classified and counted by the breaker there
             except Exception as exc:
                 self.part.flush()
-                error = errors.translate(exc, "GET", self.url)
-            if error.retriable:
-                self.client.breaker.record_failure()
+                error = errors.translate(exc, "GET", self.url)  # mid-body: the attempt failed late
+                if error.retriable:
+                    self.client.breaker.record_failure()
             # Only attempts that brought no bytes use up the retry budget: a long file on a flaky
             # link may need more resumes than retry_max_attempts, and each one makes progress.
             failures = 1 if self.received > received else failures + 1
@@ -296,30 +297,21 @@ class _Transfer:
         """One request; ``True`` when the file is complete, ``False`` to send another at once."""
         client, part = self.client, self.part
         offset = part.size
-        out = OutgoingRequest("GET", self.url, dict(self.headers))
+        ask = dict(self.headers)
         if offset and part.validator:
-            out.headers |= {"Range": f"bytes={offset}-", "If-Range": part.validator}
-        client.breaker.before_call()
-        if client.limiter.rate is not None or client.limiter.blocked:
-            await client.limiter.acquire()
-        await client.auth.apply(out)
+            ask |= {"Range": f"bytes={offset}-", "If-Range": part.validator}
         self.requests += 1
-        async with client.session.get(out.url, headers=out.headers, timeout=self.timeout) as resp:
+        # A 416 answers a resume past the end; without a Range it is an error like any other 4xx.
+        accept = (416,) if offset and part.validator else ()
+        resp = await client.open("GET", self.url, headers=ask, timeout=self.timeout, accept_statuses=accept)
+        async with resp:
             status, headers = resp.status, resp.headers
-            client.limiter.observe(headers)
-            if status == 401 and not self._auth_retried and client.auth.refresh_on_401(out):
-                self._auth_retried = True
-                return False
-            if status == 416 and offset:
+            if status == 416:
                 unsatisfied = _UNSATISFIED_RANGE.match(headers.get("Content-Range", ""))
-                client.breaker.record_success()
                 if unsatisfied and int(unsatisfied.group(1)) == offset:
                     return True  # all on disk already: a crash between the last write and the rename
                 await self._restart(offset, status, None)  # the file shrank at the source
                 return False
-            if status >= 400:
-                raise await self._error(resp)
-            client.breaker.record_success()
             self.etag, self.last_modified = headers.get("ETag"), headers.get("Last-Modified")
             usable, total = await self._begin(resp, offset)
             if not usable:
@@ -334,19 +326,6 @@ class _Transfer:
                 )
             return False  # the server sent a shorter range than asked for: ask for the rest
         return True
-
-    async def _error(self, resp: aiohttp.ClientResponse) -> errors.HttpError:
-        excerpt = await resp.content.read(errors.EXCERPT_LIMIT)
-        error = errors.classify_status(
-            resp.status,
-            method="GET",
-            url=self.part.url,
-            headers=resp.headers,
-            body=excerpt,
-            retry_on=self.client.config.retry.retry_on_statuses,
-        )
-        assert error is not None
-        return error
 
     async def _begin(self, resp: aiohttp.ClientResponse, offset: int) -> tuple[bool, int | None]:
         """Decide what the body continues: (False, _) to discard it, else (True, declared total size)."""

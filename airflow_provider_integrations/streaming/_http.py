@@ -1,8 +1,8 @@
-"""Opening a streaming response on the shared client of an ``integration_http`` connection.
+"""Streaming sources over the shared client of an ``integration_http`` connection.
 
-The client's request path reads whole bodies, so streams open their response here from the same
-parts: the connection's auth strategy (refreshed once on 401), circuit breaker, rate limiter, TLS and
-headers (all on the leased session), and the one status/exception classification of ``http.errors``.
+Each connection attempt is one :meth:`HttpClient.open` (or :meth:`HttpClient.websocket`): the
+connection's auth (refreshed once on 401), circuit breaker, rate limiter, TLS, headers and error
+classification apply; reconnecting and resuming after a drop is the source's own loop.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import aiohttp
 
 from airflow_provider_integrations.connections.http_config import HttpClientConfig, RetryPolicy
 from airflow_provider_integrations.http import errors
-from airflow_provider_integrations.http.auth import OutgoingRequest
 from airflow_provider_integrations.http.client import HttpClient
 from airflow_provider_integrations.http.sessions import lease_client
 from airflow_provider_integrations.streaming.base import StreamSource
@@ -65,84 +64,28 @@ class HttpStreamSource(StreamSource):
             finally:
                 self._client = None
 
-    async def _prepare(self, params: Params, headers: Mapping[str, str]) -> OutgoingRequest:
-        """The request of one connection attempt: breaker, rate limit, then auth (signed per attempt)."""
-        client = self._client
-        assert client is not None
-        client.breaker.before_call()
-        if client.limiter.rate is not None or client.limiter.blocked:
-            await client.limiter.acquire()
-        url = client.url_for(self.path)
-        query = {**self.params, **params}
-        if query:
-            url = url.update_query(query)
-        out = OutgoingRequest("GET", url, {**self.headers, **headers})
-        await client.auth.apply(out)
-        return out
-
     async def _open_response(
         self, params: Params, headers: Mapping[str, str]
     ) -> aiohttp.ClientResponse | None:
         """The open streaming response, or ``None`` when the server answers 204 (the stream is over)."""
         client = self._client
         assert client is not None
-        refreshed = False
-        while True:
-            out = await self._prepare(params, headers)
-            try:
-                resp = await client.session.get(
-                    out.url, headers=out.headers, timeout=self._timeout, read_bufsize=self.options.chunk_size
-                )
-            except Exception as exc:
-                error = errors.translate(exc, "GET", out.url)
-                if error.retriable:
-                    client.breaker.record_failure()
-                raise error from exc
-            status = resp.status
-            client.limiter.observe(resp.headers)
-            if 200 <= status < 300:
-                client.breaker.record_success()
-                if status == 204:
-                    resp.release()
-                    return None
-                return resp
-            try:
-                body = await resp.content.read(errors.EXCERPT_LIMIT + 1)
-            except aiohttp.ClientError:
-                body = b""
-            finally:
-                resp.close()
-            if status == 401 and not refreshed and client.auth.refresh_on_401(out):
-                refreshed = True
-                continue
-            raise self._status_error(client, out, status, resp.headers, body)
+        resp = await client.open(
+            "GET",
+            self.path,
+            params={**self.params, **params},
+            headers={**self.headers, **headers},
+            timeout=self._timeout,
+            read_bufsize=self.options.chunk_size,
+        )
+        if resp.status == 204:
+            resp.release()
+            return None
+        return resp
 
     def _chunk_reader(self, resp: aiohttp.ClientResponse) -> Callable[[], Awaitable[bytes]]:
         """Reads of at most ``chunk_size`` bytes (``b""`` at the end): one read's events stay bounded."""
         return functools.partial(resp.content.read, self.options.chunk_size)
-
-    def _status_error(
-        self,
-        client: HttpClient,
-        out: OutgoingRequest,
-        status: int,
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> errors.HttpError:
-        url = errors.redact_url(out.url)
-        error = errors.classify_status(
-            status,
-            method="GET",
-            url=url,
-            headers=headers,
-            body=body,
-            retry_on=client.config.retry.retry_on_statuses,
-        ) or errors.ClientRequestError(
-            f"HTTP {status}: not a stream (redirects are followed)", method="GET", url=url
-        )
-        if status >= 500 or (error.retriable and status != 429):
-            client.breaker.record_failure()
-        return error
 
     def _describe(self, position: Position | None) -> str:
         return f"{super()._describe(position)} ({errors.redact_url(self.config.base_url)})"

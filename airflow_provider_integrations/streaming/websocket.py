@@ -79,29 +79,14 @@ class WebSocketSource(HttpStreamSource):
         # message a timer.
         receive = None if self.heartbeat else self.options.read_timeout
         timeout = aiohttp.ClientWSTimeout(ws_receive=receive, ws_close=5.0)
-        refreshed = False
-        while True:
-            out = await self._prepare({}, {})
-            try:
-                ws = await client.session.ws_connect(
-                    out.url,
-                    headers=out.headers,
-                    heartbeat=self.heartbeat,
-                    timeout=timeout,
-                    max_msg_size=self.options.max_line_bytes,
-                )
-                break
-            except aiohttp.WSServerHandshakeError as exc:
-                if exc.status == 401 and not refreshed and client.auth.refresh_on_401(out):
-                    refreshed = True
-                    continue
-                raise self._status_error(client, out, exc.status, exc.headers or {}, b"") from exc
-            except Exception as exc:
-                error = errors.translate(exc, "GET", out.url)
-                if error.retriable:
-                    client.breaker.record_failure()
-                raise error from exc
-        client.breaker.record_success()
+        ws = await client.websocket(
+            self.path,
+            params=self.params,
+            headers=self.headers,
+            heartbeat=self.heartbeat,
+            timeout=timeout,
+            max_msg_size=self.options.max_line_bytes,
+        )
         self._mark_ready()
         try:
             if self.hello is not None:
@@ -109,7 +94,7 @@ class WebSocketSource(HttpStreamSource):
                 if position is not None:
                     hello[self.resume_field] = position
                 await ws.send_str(json.dumps(hello))
-            async for batch in self._messages(ws, position, errors.redact_url(out.url)):
+            async for batch in self._messages(ws, position, errors.redact_url(client.url_for(self.path))):
                 yield batch
         finally:
             await ws.close()
