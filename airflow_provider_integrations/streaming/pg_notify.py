@@ -15,22 +15,10 @@ import time
 from collections.abc import AsyncGenerator
 
 from airflow_provider_integrations.postgres.config import PgConfig
-from airflow_provider_integrations.postgres.listen import Notification, Subscription, listener_for
+from airflow_provider_integrations.postgres.listen import Subscription, listener_for
 from airflow_provider_integrations.streaming.base import StreamSource
 from airflow_provider_integrations.streaming.errors import StreamConfigError
 from airflow_provider_integrations.streaming.events import Event, JsonFields, Position, StreamOptions
-
-
-def _waiting(sub: Subscription) -> list[Notification]:
-    """The notifications already queued on ``sub``, taken without waiting.
-
-    Batching them halves the cost per notification; ``Subscription`` has no public way to do this yet,
-    hence its queue here. The end marker (``None``) can be taken too: the subscription is closed by
-    then, so its iterator stops on the next call anyway.
-    """
-    queue = sub._queue
-    notes = [queue.get_nowait() for _ in range(queue.qsize())]
-    return [note for note in notes if note is not None]
 
 
 class PgNotifySource(StreamSource):
@@ -80,7 +68,8 @@ class PgNotifySource(StreamSource):
             async for first in sub:
                 now = clock()
                 yield [
-                    Event(pos, channel, note.payload, now, key, fields) for note in (first, *_waiting(sub))
+                    Event(pos, channel, note.payload, now, key, fields)
+                    for note in (first, *sub.drain_nowait())
                 ]
             self._finished = True
         finally:
