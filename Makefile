@@ -24,8 +24,16 @@ lint: bootstrap
 typecheck: bootstrap
 	$(VENV)/bin/mypy
 
+# Every benchmark, each against its anchors in the same run (about 25 minutes; figures in bench/RESULTS.md).
+# Not part of `make test`: CI runs only the cheap ratio guards in tests/bench.
 bench: bootstrap
+	@scripts/bootstrap.sh --services
 	$(PY) bench/http_throughput.py
+	$(PY) bench/pg_bulk_load.py
+	$(PY) bench/pg_pool.py
+	$(PY) bench/batch_api.py
+	$(PY) bench/streaming.py
+	$(PY) bench/trigger_density.py
 
 gen-provider-info: bootstrap
 	$(PY) scripts/gen_provider_info.py

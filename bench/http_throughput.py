@@ -30,10 +30,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+
+from _common import run_concurrently
 
 HERE = Path(__file__).resolve().parent
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
@@ -50,18 +51,6 @@ def server_connections(base: str, reset: bool) -> int:
     req = urllib.request.Request(f"{base}/_connections", method="DELETE" if reset else "GET")
     with urllib.request.urlopen(req) as r:
         return int(json.load(r)["connections"])
-
-
-async def run_concurrently(n: int, concurrency: int, call: Callable[[], Awaitable[Any]]) -> None:
-    remaining = n
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await call()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 def contender_raw(base: str, n: int, c: int) -> None:

@@ -21,24 +21,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+from _common import run_concurrently
 
 from airflow_provider_integrations.postgres import PgConfig, lease_pool
 
 SERVER: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
 # Slots left for everyone else (and for superusers' reserved ones) while connect-per-query runs.
 MARGIN = 10
-
-
-async def run_concurrently(n: int, concurrency: int, call: Callable[[], Awaitable[Any]]) -> None:
-    remaining = n
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await call()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 async def pooled(n: int, concurrency: int) -> dict[str, float]:

@@ -43,6 +43,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from _common import rss_bytes
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 MARKER = "@@streaming@@ "
@@ -59,11 +61,6 @@ TARGETS = {"sse": 0.7, "ndjson": 0.7, "websocket": 0.7, "notify": 0.5}
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
 READ = 2**18  # bytes per read for raw loops and ours alike
 NAIVE_CAP = 300_000  # events the unbounded reader may queue before the benchmark stops it
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 # -- contenders (child side) ----------------------------------------------------------------------

@@ -38,6 +38,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from _common import rss_bytes
+
 HERE = Path(__file__).resolve().parent
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
@@ -45,11 +47,6 @@ MARKER = "@@density@@ "
 CONTENDERS = ("raw", "ours", "official")
 POOL = 100
 TARGETS = {2000: 1.2, 10000: 1.3}  # wall-time ratio to raw (issue 5)
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class Ticker:
