@@ -22,8 +22,8 @@ from airflow.sdk import BaseHook, conf
 from airflow_provider_integrations.bridge import run_sync
 from airflow_provider_integrations.exceptions import ConnectionConfigError
 from airflow_provider_integrations.hooks._config_cache import ConfigCache
-from airflow_provider_integrations.hooks._pg_diagnose import diagnose
 from airflow_provider_integrations.postgres.config import SSL_MODES, PgConfig
+from airflow_provider_integrations.postgres.diagnose import diagnose
 from airflow_provider_integrations.postgres.pool import PgPool, lease_pool
 
 if TYPE_CHECKING:

@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import ssl
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from cryptography import x509
 from yarl import URL
 
 from airflow_provider_integrations.connections.http_config import BreakerConfig, HttpClientConfig, RetryPolicy
+from airflow_provider_integrations.diagnosis import (
+    Diagnosis,
+    Failed,
+    connect_tcp,
+    reason,
+    resolve,
+)
 from airflow_provider_integrations.http import errors
 from airflow_provider_integrations.http.client import HttpClient
 from airflow_provider_integrations.http.sessions import lease_client
 from airflow_provider_integrations.http.tls import ssl_context
+
+
+def _tcp_hint(exc: BaseException) -> str:
+    return "check the Host and Port fields and that the service is running and reachable"
+
 
 _TLS_HINTS = (
     ("self-signed", "set the CA bundle field to the issuing CA (PEM)"),
@@ -32,60 +42,6 @@ _TLS_HINTS = (
     ("unknown ca", "the server rejected our client certificate: use one its CA issued"),
     ("protocol version", "the server does not offer the minimum TLS version: lower it or upgrade the server"),
 )
-
-
-@dataclass(slots=True)
-class Layer:
-    name: str
-    ok: bool
-    ms: float
-    detail: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.name} {self.ms:.1f} ms ({self.detail})"
-            if self.detail
-            else f"{self.name} {self.ms:.1f} ms"
-        )
-
-
-@dataclass(slots=True)
-class Diagnosis:
-    layers: list[Layer] = field(default_factory=list)
-    failure: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None
-
-    @property
-    def message(self) -> str:
-        passed = " | ".join(str(layer) for layer in self.layers if layer.ok)
-        if self.failure is None:
-            return f"Connection OK: {passed}"
-        return f"{self.failure}" + (f" [passed: {passed}]" if passed else "")
-
-    def fail(self, layer: str, t0: float, message: str) -> _Failed:
-        self.layers.append(Layer(layer, False, _ms(t0), ""))
-        self.failure = message
-        return _Failed(message)
-
-
-class _Failed(Exception):
-    pass
-
-
-def _ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.errno and not isinstance(exc, ssl.SSLError):
-        # asyncio wraps refusals as "Connect call failed (...)"; the errno text is what people search for.
-        return os.strerror(exc.errno) if exc.errno > 0 else (exc.strerror or str(exc))
-    return str(getattr(exc, "reason", None) or exc)
 
 
 def _tls_hint(reason: str) -> str:
@@ -113,38 +69,12 @@ async def diagnose(config: HttpClientConfig) -> Diagnosis:
     timeout = config.timeouts.connect or 10.0
 
     try:
-        t0 = time.perf_counter()
-        try:
-            infos = await asyncio.wait_for(
-                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
-            raise result.fail(
-                "DNS", t0, f"DNS lookup failed for {host!r}: {reason}: check the Host field"
-            ) from None
-        address = str(infos[0][4][0])
-        result.layers.append(Layer("DNS", True, _ms(t0), address))
-
-        t0 = time.perf_counter()
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
-        except (OSError, TimeoutError) as exc:
-            reason = _reason(exc)
-            raise result.fail(
-                "TCP",
-                t0,
-                f"TCP connect to {address}:{port} failed: {reason}: check the Host and Port fields "
-                "and that the service is running and reachable",
-            ) from None
-        writer.close()
-        await writer.wait_closed()
-        result.layers.append(Layer("TCP", True, _ms(t0), f"{address}:{port}"))
-
+        address = await resolve(host, port, timeout, result)
+        await connect_tcp(address, port, timeout, result, _tcp_hint)
         if tls:
             await _check_tls(config, address, host, port, timeout, result)
         await _check_http(config, result)
-    except _Failed:
+    except Failed:
         pass
     return result
 
@@ -158,13 +88,13 @@ async def _check_tls(
             asyncio.open_connection(address, port, ssl=ssl_context(config.tls), server_hostname=host), timeout
         )
     except ssl.SSLCertVerificationError as exc:
-        reason = exc.verify_message or exc.reason or str(exc)
+        why = exc.verify_message or exc.reason or str(exc)
         raise result.fail(
-            "TLS", t0, f"TLS handshake failed: certificate verify failed ({reason}): {_tls_hint(reason)}"
+            "TLS", t0, f"TLS handshake failed: certificate verify failed ({why}): {_tls_hint(why)}"
         ) from None
     except (ssl.SSLError, OSError, TimeoutError) as exc:
-        reason = _reason(exc)
-        raise result.fail("TLS", t0, f"TLS handshake failed: {reason}: {_tls_hint(reason)}") from None
+        why = reason(exc)
+        raise result.fail("TLS", t0, f"TLS handshake failed: {why}: {_tls_hint(why)}") from None
     ssl_object = writer.get_extra_info("ssl_object")
     detail = ssl_object.version() if ssl_object else ""
     der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
@@ -176,7 +106,7 @@ async def _check_tls(
         expires = cert.not_valid_after_utc
         days = (expires.timestamp() - time.time()) / 86400
         detail += f", {cert.subject.rfc4514_string()}, expires {expires:%Y-%m-%d} ({days:.0f} days)"
-    result.layers.append(Layer("TLS", True, _ms(t0), detail))
+    result.passed("TLS", t0, detail)
 
 
 async def _check_http(config: HttpClientConfig, result: Diagnosis) -> None:
@@ -197,12 +127,10 @@ async def _check_http(config: HttpClientConfig, result: Diagnosis) -> None:
             result.layers[-1].detail = f"{scheme} accepted: {result.layers[-1].detail}"
         elif scheme == "oauth2_client_credentials":
             # The health call above fetched a token: the token endpoint accepted the client credentials.
-            result.layers.append(Layer("auth", True, 0.0, f"{scheme} token obtained"))
+            result.passed("auth", None, f"{scheme} token obtained")
         else:
-            result.layers.append(
-                Layer(
-                    "auth", True, 0.0, f"{scheme} sent but not verified: set the auth-check path to verify it"
-                )
+            result.passed(
+                "auth", None, f"{scheme} sent but not verified: set the auth-check path to verify it"
             )
 
 
@@ -231,4 +159,4 @@ async def _probe(client: HttpClient, path: str, layer: str, result: Diagnosis) -
             else "the service answered with an error: check its health"
         )
         raise result.fail(layer, t0, f"HTTP GET {path} returned {status}: {hint}")
-    result.layers.append(Layer(layer, True, _ms(t0), f"GET {path} {status}"))
+    result.passed(layer, t0, f"GET {path} {status}")

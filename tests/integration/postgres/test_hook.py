@@ -109,8 +109,9 @@ def test_connection_ok_lists_every_layer(pg: str) -> None:
     ok, message = AsyncPostgresHook(pg).test_connection()
     assert ok, message
     assert re.fullmatch(
-        r"Connection OK: DNS [\d.]+ ms \(127\.0\.0\.1\) \| TCP [\d.]+ ms"
-        r" \| auth postgres accepted \([\d.]+ ms\) \| database test exists \| PostgreSQL 1\d\.\d+ \| SSL off",
+        r"Connection OK: DNS [\d.]+ ms \(127\.0\.0\.1\) \| TCP [\d.]+ ms \(127\.0\.0\.1:5432\)"
+        r" \| auth [\d.]+ ms \(postgres accepted\) \| database \(test exists\)"
+        r" \| version \(PostgreSQL 1\d\.\d+\) \| SSL \(off\)",
         message,
     ), message
     # The test connection is closed, not pooled.
@@ -143,7 +144,7 @@ def test_connection_ok_lists_every_layer(pg: str) -> None:
             {"schema": "no_such_db_it"},
             r"^database 'no_such_db_it' rejected: database \"no_such_db_it\" does not exist \(3D000\): "
             r"check the Database field",
-            ["DNS", "TCP", "auth postgres accepted"],
+            ["DNS", "TCP", "(postgres accepted)"],
         ),
         (
             {"extra": {"sslmode": "require"}},
