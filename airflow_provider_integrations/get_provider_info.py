@@ -22,6 +22,11 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://example.invalid/airflow-provider-integrations",
                 "tags": ["software"],
             },
+            {
+                "integration-name": "Webhook callbacks",
+                "external-doc-url": "https://example.invalid/airflow-provider-integrations",
+                "tags": ["protocol"],
+            },
         ],
         "hooks": [
             {
@@ -31,6 +36,13 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "PostgreSQL (asyncpg)",
                 "python-modules": ["airflow_provider_integrations.hooks.postgres"],
+            },
+            {
+                "integration-name": "Webhook callbacks",
+                "python-modules": [
+                    "airflow_provider_integrations.hooks.webhooks",
+                    "airflow_provider_integrations.hooks.webhook_events",
+                ],
             },
         ],
         "operators": [
@@ -45,6 +57,10 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "PostgreSQL (asyncpg)",
                 "python-modules": ["airflow_provider_integrations.operators.postgres"],
+            },
+            {
+                "integration-name": "Webhook callbacks",
+                "python-modules": ["airflow_provider_integrations.operators.webhooks"],
             },
         ],
         "sensors": [
@@ -68,6 +84,13 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "PostgreSQL (asyncpg)",
                 "python-modules": ["airflow_provider_integrations.triggers.sql"],
+            },
+            {
+                "integration-name": "Webhook callbacks",
+                "python-modules": [
+                    "airflow_provider_integrations.triggers.webhooks",
+                    "airflow_provider_integrations.triggers.webhook_events",
+                ],
             },
         ],
         "connection-types": [
@@ -389,6 +412,42 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "/shared/airflow/batch_state",
                         "default": "",
+                    },
+                    "webhook_base_url": {
+                        "description": "Public base URL partners call back, without a trailing slash: the API server's plugin\n(https://airflow.example.com/integrations/webhooks) or the standalone receiver\n(python -m airflow_provider_integrations.webhooks serve). Callback URLs are this plus\n/callbacks/<id>; webhook events go to /events/<source>.\n",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "https://airflow.example.com/integrations/webhooks",
+                        "default": "",
+                    },
+                    "webhook_store": {
+                        "description": "Where callbacks and webhook events are stored: sqlite:///{AIRFLOW_HOME}/integrations_webhooks.db\n(the default; one machine) or postgres_conn://<conn_id>?schema=<schema> (many API servers and\ntriggerers; waiting triggers wake on one shared LISTEN connection). The PostgreSQL form names an\nAirflow connection, so no password sits in the configuration.\n",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "postgres_conn://postgres_default?schema=public",
+                        "default": "sqlite:///{AIRFLOW_HOME}/integrations_webhooks.db",
+                    },
+                    "webhook_payload_keys": {
+                        "description": "Space-separated payload encryption keys (newest first; generate one with\npython -m airflow_provider_integrations.webhooks generate-payload-key). Stored payloads are\nencrypted with the first and readable with any. Empty: payloads are stored unencrypted.\n",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": None,
+                        "default": "",
+                    },
+                    "webhook_max_body_bytes": {
+                        "description": "Largest callback or event body accepted; larger ones are answered 413.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "65536",
+                        "default": "1048576",
+                    },
+                    "webhook_tolerance_seconds": {
+                        "description": "How far a webhook-timestamp may lie in the past or future before the request is refused with\n401 (replay protection, Standard Webhooks).\n",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "60",
+                        "default": "300",
                     },
                 },
             }

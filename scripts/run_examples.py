@@ -10,6 +10,8 @@ What it sets up, once per invocation:
 
 - the sandbox partner API as two real child processes, plain HTTP and HTTPS (certificates from a throw-away
   CA), plus a "silent firewall" port that never completes a TCP handshake;
+- the standalone webhook receiver as a child process (SQLite callback store, payloads encrypted at rest),
+  which the partner's callbacks reach; ``[integrations] webhook_*`` settings point tasks at it;
 - the example connections (``sandbox/connections.py``) as ``AIRFLOW_CONN_*`` environment variables, the way a
   deployment would use a secrets backend;
 - a temporary ``AIRFLOW_HOME`` with SQLite, migrated once with ``airflow db migrate``. Each DAG then gets
@@ -180,6 +182,49 @@ def sandbox_connections(workdir: Path) -> Iterator[dict[str, str]]:
         blackhole = stack.enter_context(Blackhole())
         conns = example_connections(plain.url, secure.url, tls, blackhole_url=blackhole.url)
         yield as_environment(conns)
+
+
+#: ``secret_conn_id`` of the example callbacks: the receiver verifies them with the partner's secret.
+WEBHOOK_SECRET_NAME = "partner_webhook"
+
+
+@contextmanager
+def webhook_receiver(workdir: Path) -> Iterator[dict[str, str]]:
+    """Start the standalone webhook receiver; yield the settings that point example tasks at it.
+
+    Its audit log goes to ``webhook-receiver.log`` in ``workdir``. The partner's secret is also exported
+    as the ``partner_webhook`` connection, which the API-server plugin would read instead.
+    """
+    from airflow_provider_integrations.sandbox.webhooks import PARTNER_WEBHOOK_SECRET
+    from airflow_provider_integrations.webhooks import generate_payload_key
+    from airflow_provider_integrations.webhooks.server import READY_PREFIX
+
+    store, key = f"sqlite:///{workdir / 'integrations_webhooks.db'}", generate_payload_key()
+    cmd = [sys.executable, "-m", "airflow_provider_integrations.webhooks", "serve", "--port", "0"]
+    cmd += ["--store", store, "--secret-env", f"{WEBHOOK_SECRET_NAME}=PARTNER_WEBHOOK_SECRET"]
+    cmd += ["--encryption-key-env", "WEBHOOK_PAYLOAD_KEY", "--cleanup-interval", "0"]
+    env = {**os.environ, "PARTNER_WEBHOOK_SECRET": PARTNER_WEBHOOK_SECRET, "WEBHOOK_PAYLOAD_KEY": key}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    log_path = workdir / "webhook-receiver.log"
+    with (
+        log_path.open("wb") as log,
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log, text=True) as proc,
+    ):
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # the one ready line; EOF if the receiver died
+            if not line.startswith(READY_PREFIX):
+                raise RuntimeError(f"the webhook receiver did not start; see {log_path}")
+            secret = json.dumps({"conn_type": "generic", "password": PARTNER_WEBHOOK_SECRET})
+            yield {
+                "AIRFLOW__INTEGRATIONS__WEBHOOK_BASE_URL": line[len(READY_PREFIX) :].strip(),
+                "AIRFLOW__INTEGRATIONS__WEBHOOK_STORE": store,
+                "AIRFLOW__INTEGRATIONS__WEBHOOK_PAYLOAD_KEYS": key,
+                f"AIRFLOW_CONN_{WEBHOOK_SECRET_NAME.upper()}": secret,
+            }
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def airflow_environment(home: Path, database: Path | None = None) -> dict[str, str]:
@@ -379,8 +424,10 @@ def run_all(
         t0 = time.monotonic()
         migrate(base_env)
         print(f"migrated in {time.monotonic() - t0:.1f} s; starting the sandbox...", flush=True)
-        with sandbox_connections(workdir) as conn_env:
-            results = _run_paths(paths, base_env, conn_env, home, jobs=jobs, timeout=timeout)
+        with sandbox_connections(workdir) as conn_env, webhook_receiver(workdir) as webhook_env:
+            results = _run_paths(
+                paths, base_env, {**conn_env, **webhook_env}, home, jobs=jobs, timeout=timeout
+            )
         logs = workdir / "logs"
         logs.mkdir()
         for r in results:

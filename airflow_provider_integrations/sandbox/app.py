@@ -20,6 +20,7 @@ from airflow_provider_integrations.sandbox import (
     jobs,
     oauth,
     pagination,
+    partner,
     records,
     rest,
     stats,
@@ -44,6 +45,7 @@ ROUTE_MODULES: tuple[Callable[[web.Application], None], ...] = (
     jobs.register,
     batch.register,
     webhooks.register,
+    partner.register,
     streams.register,
 )
 

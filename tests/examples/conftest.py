@@ -46,13 +46,21 @@ def blackhole() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def webhook_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    with RUNNER.webhook_receiver(tmp_path_factory.mktemp("webhooks")) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
 def example_env(
     airflow_db: Path,
     sandbox: SandboxProcess,
     sandbox_tls: SandboxProcess,
     tls_material: TlsMaterial,
     blackhole: Any,
+    webhook_env: dict[str, str],
 ) -> dict[str, str]:
-    """The whole environment of a ``run_one`` child: the test Airflow home plus every example connection."""
+    """The whole environment of a ``run_one`` child: the test Airflow home, every example connection and
+    the webhook receiver's settings."""
     conns = example_connections(sandbox.url, sandbox_tls.url, tls_material, blackhole_url=blackhole.url)
-    return {**os.environ, **as_environment(conns)}
+    return {**os.environ, **as_environment(conns), **webhook_env}

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_integrations.sandbox.process import SandboxProcess
-from tests.integration.jobs.conftest import AirflowProcesses, wait_until
-from tests.integration.jobs.drive_dag import REPORT_MARKER
+from tests._airflow_processes import STARTUP, wait_until
+from tests._drive_dag import REPORT_MARKER
+from tests.integration.jobs.conftest import JobProcesses
 from tests.integration.jobs.mark_failed import MARKER as MARK_FAILED_MARKER
 from tests.integration.jobs.shared import fetch, job_stats
 
@@ -21,7 +22,6 @@ pytestmark = pytest.mark.slow
 
 DAG_FILE = "async_job_triggerer.py"
 DAG_ID, TASK_ID = "async_job_triggerer", "run_job"
-STARTUP = 60.0  # seconds for Airflow processes to start on a loaded 2-core machine
 
 
 def polled_job(sandbox: SandboxProcess, tag: str, more_than: int = 0) -> dict[str, Any] | None:
@@ -31,7 +31,7 @@ def polled_job(sandbox: SandboxProcess, tag: str, more_than: int = 0) -> dict[st
 
 
 def test_killed_triggerer_is_replaced_and_the_task_completes_with_one_submission(
-    airflow_processes: AirflowProcesses, sandbox: SandboxProcess, tag: str
+    airflow_processes: JobProcesses, sandbox: SandboxProcess, tag: str
 ) -> None:
     started = time.monotonic()
     run = airflow_processes.dag_test(DAG_FILE, JOB_TEST_TAG=tag)
@@ -57,7 +57,7 @@ def test_killed_triggerer_is_replaced_and_the_task_completes_with_one_submission
 
 
 def test_marking_the_deferred_task_failed_cancels_the_remote_job(
-    airflow_processes: AirflowProcesses, sandbox: SandboxProcess, tag: str
+    airflow_processes: JobProcesses, sandbox: SandboxProcess, tag: str
 ) -> None:
     started = time.monotonic()
     run = airflow_processes.dag_test(DAG_FILE, JOB_TEST_TAG=tag)

@@ -3,7 +3,7 @@
 
 ``dag.test()`` runs a deferred task's trigger inline unless told otherwise; here the trigger rows stay in
 the database, the triggerer runs them, and the test loop resumes the task once the triggerer has fired
-its event (``python -m tests.integration.jobs.drive_dag PATH``; prints one JSON line with the states).
+its event (``python -m tests._drive_dag PATH``; prints one JSON line with the states).
 """
 
 from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Airflow API-server plugins (thin adapters over the Airflow-free cores), loaded through the
+``airflow.plugins`` entry point."""
