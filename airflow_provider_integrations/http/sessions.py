@@ -141,7 +141,10 @@ class lease_client:
 
     async def __aenter__(self) -> HttpClient:
         config = self._config
-        self._entry = acquire(config if isinstance(config, HttpClientConfig) else await config())
+        if not isinstance(config, HttpClientConfig):
+            # Keep the config, not the resolver: a bound method would keep its hook alive for the lease.
+            config = self._config = await config()
+        self._entry = acquire(config)
         return self._entry.client
 
     async def __aexit__(self, *exc: object) -> None:

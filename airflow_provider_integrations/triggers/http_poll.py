@@ -148,10 +148,11 @@ class ApiPollTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         tune_process_once()
         started = time.monotonic()
-        hook = IntegrationHttpHook(self.conn_id)
         url = f"{self.endpoint} (connection {self.conn_id!r})"
         try:
-            async with hook.client() as api:  # one lease for the trigger's whole life
+            # One lease for the trigger's whole life; no local keeps the hook alive once the config is
+            # resolved (each waiting trigger's live objects are what a full garbage collection walks).
+            async with IntegrationHttpHook(self.conn_id).client() as api:
                 url = self._url = redact_url(api.url_for(self.endpoint).update_query(self.params or {}))
                 payload = await self._loop(api, url)
         except (ConnectionConfigError, AirflowNotFoundException) as exc:
@@ -165,20 +166,20 @@ class ApiPollTrigger(BaseTrigger):
     async def _loop(self, api: HttpClient, url: str) -> PollEvent:
         # Flat on purpose (no poll_once() level): every coroutine level costs on each resume, and a
         # triggerer resumes ten thousand of these several times per poll.
-        request, judge, retry_on = api.request, self._rules.judge, api.config.retry.retry_on_statuses
+        rules, retry_on = self._rules, api.config.retry.retry_on_statuses
         polls = errors = 0
         while True:
             polls += 1
             wait = poll_interval_for(polls, self.poll_interval, self.backoff_factor, self.max_poll_interval)
             try:
-                response = await request(
+                response = await api.request(
                     self.method,
                     self.endpoint,
                     params=self.params,
                     headers=self.headers,
                     raise_for_status=False,
                 )
-                outcome = judge(response, retry_on, url)
+                outcome = rules.judge(response, retry_on, url)
             except FatalError as exc:
                 return error_event(exc, url, polls, fatal=True)
             except RetriableError as exc:
