@@ -27,6 +27,11 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://example.invalid/airflow-provider-integrations",
                 "tags": ["protocol"],
             },
+            {
+                "integration-name": "Streaming (Integrations)",
+                "external-doc-url": "https://example.invalid/airflow-provider-integrations",
+                "tags": ["protocol"],
+            },
         ],
         "hooks": [
             {
@@ -42,6 +47,14 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_integrations.hooks.webhooks",
                     "airflow_provider_integrations.hooks.webhook_events",
+                ],
+            },
+            {
+                "integration-name": "Streaming (Integrations)",
+                "python-modules": [
+                    "airflow_provider_integrations.hooks.streams",
+                    "airflow_provider_integrations.hooks.stream_windows",
+                    "airflow_provider_integrations.hooks.stream_checkpoints",
                 ],
             },
         ],
@@ -61,6 +74,13 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Webhook callbacks",
                 "python-modules": ["airflow_provider_integrations.operators.webhooks"],
+            },
+            {
+                "integration-name": "Streaming (Integrations)",
+                "python-modules": [
+                    "airflow_provider_integrations.operators.streams",
+                    "airflow_provider_integrations.operators.stream_sinks",
+                ],
             },
         ],
         "sensors": [
@@ -90,6 +110,13 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_integrations.triggers.webhooks",
                     "airflow_provider_integrations.triggers.webhook_events",
+                ],
+            },
+            {
+                "integration-name": "Streaming (Integrations)",
+                "python-modules": [
+                    "airflow_provider_integrations.triggers.streams",
+                    "airflow_provider_integrations.triggers.stream_events",
                 ],
             },
         ],
@@ -448,6 +475,13 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": "60",
                         "default": "300",
+                    },
+                    "stream_checkpoints": {
+                        "description": "Where StreamBatchOperator and StreamEventTrigger keep stream checkpoints: sqlite:///<absolute path>\n(empty: $AIRFLOW_HOME/integrations_stream_checkpoints.db; workers and triggerers must share it),\nor postgres_conn://<postgres connection id>[?schema=...&table=...] (the password stays in the\nconnection).\n",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "postgres_conn://warehouse_pg?schema=airflow",
+                        "default": "",
                     },
                 },
             }
