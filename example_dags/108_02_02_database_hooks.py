@@ -213,7 +213,7 @@ with DAG(
         hook = AsyncPostgresHook(PG)
         ok, diagnosis = hook.test_connection()
         print(diagnosis)
-        assert ok and "database test exists" in diagnosis, diagnosis
+        assert ok and "database (test exists)" in diagnosis, diagnosis
         table = demo_table()
 
         async def summarize() -> dict[str, Any]:

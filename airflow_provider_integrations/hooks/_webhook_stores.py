@@ -1,4 +1,4 @@
-"""One open callback store per store and event loop, shared by every lease.
+"""One open callback store (or event log) per store and event loop, shared by every lease.
 
 A triggerer runs a thousand waiting callbacks on one loop: they must share one store, hence one SQLite
 reader thread and poller, or one PostgreSQL pool and LISTEN connection, and one ``CREATE TABLE IF NOT
@@ -12,33 +12,37 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
 
-from airflow_provider_integrations.webhooks.store import CallbackStore
+from airflow_provider_integrations.webhooks.store.base import StoreBase
 
 __all__ = ["lease_store", "open_stores"]
 
 
-class _Shared:
-    def __init__(self, store: CallbackStore) -> None:
+S = TypeVar("S", bound=StoreBase)
+
+
+class _Shared(Generic[S]):
+    def __init__(self, store: S) -> None:
         self.store = store
         self.leases = 0
         self.opening: asyncio.Task[None] | None = None
 
 
-_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _Shared]] = (
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _Shared[Any]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 @asynccontextmanager
-async def lease_store(key: Hashable, make: Callable[[], CallbackStore]) -> AsyncIterator[CallbackStore]:
+async def lease_store(key: Hashable, make: Callable[[], S]) -> AsyncIterator[S]:
     """The open store registered under ``key`` on the running loop; ``make`` builds it on first use.
 
     A failed open is raised to every caller waiting for it and forgotten, so the next lease tries again.
     """
     loop = asyncio.get_running_loop()
     stores = _shared.setdefault(loop, {})
-    entry = stores.get(key)
+    entry: _Shared[S] | None = stores.get(key)
     if entry is None:
         entry = stores[key] = _Shared(make())
         entry.opening = loop.create_task(entry.store.open(), name="webhook-store-open")
@@ -59,7 +63,7 @@ async def lease_store(key: Hashable, make: Callable[[], CallbackStore]) -> Async
             await _close(stores, key, entry)
 
 
-async def _close(stores: dict[Hashable, _Shared], key: Hashable, entry: _Shared) -> None:
+async def _close(stores: dict[Hashable, _Shared[Any]], key: Hashable, entry: _Shared[Any]) -> None:
     # Unregistered before closing: a lease taken meanwhile gets a fresh store, never a closing one.
     if stores.get(key) is entry:
         del stores[key]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final, cast
+from typing import Final
 
 from airflow_provider_integrations.hooks._webhook_stores import lease_store
 from airflow_provider_integrations.hooks.webhooks import WebhookHook, WebhookSettings, load_settings
@@ -24,7 +24,6 @@ from airflow_provider_integrations.webhooks import new_callback_id
 from airflow_provider_integrations.webhooks.event_receiver import EventReceiver
 from airflow_provider_integrations.webhooks.events import EventLog, check_source, event_log_for
 from airflow_provider_integrations.webhooks.ids import CALLBACKS_PATH
-from airflow_provider_integrations.webhooks.store import CallbackStore
 
 __all__ = ["event_receiver", "event_url", "lease_event_log"]
 
@@ -47,10 +46,9 @@ async def lease_event_log(
     settings = settings or load_settings()
     if store is not None:
         settings = dataclasses.replace(settings, store_url=store)
-    key, make = await WebhookHook(settings)._resolve_store()
-    # lease_store only opens and closes what it holds; an event log is shared exactly like a store.
-    async with lease_store(("events", key), lambda: cast(CallbackStore, event_log_for(make()))) as shared:
-        yield cast(EventLog, shared)
+    key, make = await WebhookHook(settings).resolve_store()
+    async with lease_store(("events", key), lambda: event_log_for(make())) as log:
+        yield log
 
 
 @asynccontextmanager

@@ -175,11 +175,12 @@ class WebhookHook(BaseHook):
     @asynccontextmanager
     async def store(self) -> AsyncIterator[CallbackStore]:
         """``async with hook.store() as store``: the open store shared on the running loop."""
-        key, make = await self._resolve_store()
+        key, make = await self.resolve_store()
         async with lease_store(key, make) as store:
             yield store
 
-    async def _resolve_store(self) -> tuple[Hashable, Callable[[], CallbackStore]]:
+    async def resolve_store(self) -> tuple[Hashable, Callable[[], CallbackStore]]:
+        """The key the configured store is shared under, and how to build it (not yet opened)."""
         url, codec = self.settings.store_url, self.settings.codec
         spec = _store_spec(url)
         if spec is None:

@@ -24,7 +24,6 @@ signed webhook events, and signed export manifests.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -38,7 +37,7 @@ from aiohttp import web
 
 from airflow_provider_integrations.sandbox import files
 from airflow_provider_integrations.sandbox.params import bad_request, json_error
-from airflow_provider_integrations.sandbox.webhooks import _SIGNER, PARTNER_KEY, PartnerJob, _call_back
+from airflow_provider_integrations.sandbox.webhooks import PARTNER_KEY, PARTNER_SIGNER, PartnerJob, start_job
 
 CSV, JSON = "text/csv", "application/json"
 #: Request and response formats, the partner's preference first.
@@ -239,12 +238,8 @@ async def publish(request: web.Request) -> web.Response:
             "total": _total(lines),
         },
     }
-    state = request.app[PARTNER_KEY]
     job = SettlementJob(uuid.uuid4().hex, notify_url, mode, float(delay), None, event=event)
-    state.jobs[job.job_id] = job
-    task = asyncio.get_running_loop().create_task(_call_back(state, job))
-    state.tasks.add(task)
-    task.add_done_callback(state.tasks.discard)
+    start_job(request.app[PARTNER_KEY], job)
     body = {
         "job_id": job.job_id,
         "webhook_id": job.webhook_id,
@@ -258,7 +253,7 @@ async def signed_manifest(request: web.Request) -> web.Response:
     # The /files manifest itself, so checksum and ETag are the ones the download will see.
     response = await files.manifest(request)
     assert isinstance(response.body, bytes)
-    response.headers.update(_SIGNER.headers(response.body))
+    response.headers.update(PARTNER_SIGNER.headers(response.body))
     return response
 
 

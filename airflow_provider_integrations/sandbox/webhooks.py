@@ -82,7 +82,8 @@ class PartnerState:
 
 
 PARTNER_KEY = web.AppKey("partner_webhooks_state", PartnerState)
-_SIGNER = Signer.from_secrets([PARTNER_WEBHOOK_SECRET])
+#: Signs every partner message (callbacks, events, manifests) with :data:`PARTNER_WEBHOOK_SECRET`.
+PARTNER_SIGNER = Signer.from_secrets([PARTNER_WEBHOOK_SECRET])
 _FORGER = Signer.from_secrets([FORGED_WEBHOOK_SECRET])
 
 
@@ -102,6 +103,14 @@ def _parse_job(body: Any) -> PartnerJob:
     return PartnerJob(uuid.uuid4().hex, url, mode, float(delay), result)
 
 
+def start_job(state: PartnerState, job: PartnerJob) -> None:
+    """Keep ``job`` and call its URL back, as its mode says, in a task the app's cleanup cancels."""
+    state.jobs[job.job_id] = job
+    task = asyncio.get_running_loop().create_task(_call_back(state, job))
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+
 async def _call_back(state: PartnerState, job: PartnerJob) -> None:
     try:
         await asyncio.sleep(job.delay)
@@ -115,7 +124,7 @@ async def _call_back(state: PartnerState, job: PartnerJob) -> None:
 async def _send(state: PartnerState, job: PartnerJob) -> None:
     assert state.session is not None
     body = job.message()
-    signer = _FORGER if job.mode == "forged" else _SIGNER
+    signer = _FORGER if job.mode == "forged" else PARTNER_SIGNER
     timestamp = int(time.time()) - (LATE_BY_SECONDS if job.mode == "late" else 0)
     headers = signer.headers(body, webhook_id=job.webhook_id, timestamp=timestamp)
     headers["Content-Type"] = "application/json"
@@ -138,10 +147,7 @@ async def submit(request: web.Request) -> web.Response:
     job = _parse_job(body)
     if len(state.jobs) >= MAX_JOBS:
         state.jobs.pop(next(iter(state.jobs)))
-    state.jobs[job.job_id] = job
-    task = asyncio.get_running_loop().create_task(_call_back(state, job))
-    state.tasks.add(task)
-    task.add_done_callback(state.tasks.discard)
+    start_job(state, job)
     return web.json_response(
         {"job_id": job.job_id, "mode": job.mode, "webhook_id": job.webhook_id}, status=202
     )

@@ -1,5 +1,5 @@
-"""Webhook callbacks without Airflow: Standard Webhooks signing, callback ids, durable stores and a
-framework-neutral receiver (plus a standalone aiohttp service).
+"""Webhook callbacks and events without Airflow: Standard Webhooks signing, callback ids, durable stores
+and event logs, and framework-neutral receivers (plus a standalone aiohttp service).
 
 ::
 
@@ -33,6 +33,14 @@ Public API
   whether replays of the same ``webhook-id`` or distinct messages, are ``duplicate`` and change nothing.
   ``accepted`` means committed (SQLite: WAL, ``synchronous=FULL``). Both stores group-commit concurrent
   deliveries (one transaction, and on PostgreSQL one NOTIFY, per batch) without delaying a lone one.
+* ``events``: :class:`EventLog`, an append-only log of a partner's events per source, with ``open/close``
+  (or ``async with``), ``append(source, webhook_id, type, body) -> AppendResult`` (``outcome``
+  accepted | duplicate, and the event's ``seq``; idempotent per ``webhook-id``), ``read(source, after)``
+  and ``follow(source, after)`` -> :class:`Event` batches in ``seq`` order (``Event.as_payload()`` ->
+  :class:`EventPayload`), ``last_seq``, ``start_consumer``/``commit`` (cursors kept in the log),
+  ``cleanup_expired(now, retention=)``, ``ping()``. :class:`SqliteEventLog` and
+  :class:`PostgresEventLog`; ``event_log_for(store)`` builds one (not yet opened) in a callback store's
+  database, with its payload keys; ``event_log_from_url(url, codec=)`` from a store URL.
 * ``crypto``: :class:`PayloadCodec` (AES-256-GCM at rest; keys newest first), ``generate_payload_key()``.
 * ``receiver``: :class:`Receiver` and :class:`ReceiverConfig`; ``SecretResolver`` is
   ``async (secret_name) -> Verifier | None`` (the Airflow layer resolves a connection; cache there).
@@ -40,6 +48,9 @@ Public API
   per request on the ``airflow_provider_integrations.webhooks.audit`` logger. An adapter reads at most
   ``max_body_bytes + 1`` bytes and calls ``handle``, or ``too_large(id, headers, size)`` when the
   declared Content-Length already exceeds the limit; ``handle`` never raises.
+* ``event_receiver``: :class:`EventReceiver`, the same for ``POST /events/{source}``: verifies with the
+  secret named like the source and appends to an :class:`EventLog`; :class:`EventVerdict` adds ``source``
+  and ``seq``. ``checks`` holds the request checks both receivers run.
 * ``server``: ``create_app(receiver)`` (aiohttp) and ``python -m airflow_provider_integrations.webhooks
   serve --store URL --secret-env [NAME=]ENV``, ``GET /health``.
 
@@ -60,6 +71,16 @@ from airflow_provider_integrations.webhooks.errors import (
     WebhookConfigError,
     WebhookError,
 )
+from airflow_provider_integrations.webhooks.event_receiver import EventReceiver, EventVerdict
+from airflow_provider_integrations.webhooks.events import (
+    AppendOutcome,
+    AppendResult,
+    Event,
+    EventLog,
+    EventPayload,
+    event_log_for,
+    event_log_from_url,
+)
 from airflow_provider_integrations.webhooks.ids import CallbackRegistration, callback_url, new_callback_id
 from airflow_provider_integrations.webhooks.keys import generate_keypair, generate_secret
 from airflow_provider_integrations.webhooks.receiver import Receiver, ReceiverConfig, SecretResolver
@@ -72,9 +93,13 @@ from airflow_provider_integrations.webhooks.store import (
     SqliteCallbackStore,
     store_from_url,
 )
+from airflow_provider_integrations.webhooks.store.events_postgres import PostgresEventLog
+from airflow_provider_integrations.webhooks.store.events_sqlite import SqliteEventLog
 from airflow_provider_integrations.webhooks.verdict import Verdict
 
 __all__ = [
+    "AppendOutcome",
+    "AppendResult",
     "CallbackConflictError",
     "CallbackExpiredError",
     "CallbackNotFoundError",
@@ -82,9 +107,15 @@ __all__ = [
     "CallbackStore",
     "Delivery",
     "DeliveryOutcome",
+    "Event",
+    "EventLog",
+    "EventPayload",
+    "EventReceiver",
+    "EventVerdict",
     "PayloadCodec",
     "PayloadDecryptError",
     "PostgresCallbackStore",
+    "PostgresEventLog",
     "Receiver",
     "ReceiverConfig",
     "SecretResolver",
@@ -92,12 +123,15 @@ __all__ = [
     "SignedMessage",
     "Signer",
     "SqliteCallbackStore",
+    "SqliteEventLog",
     "StoreUnavailableError",
     "Verdict",
     "Verifier",
     "WebhookConfigError",
     "WebhookError",
     "callback_url",
+    "event_log_for",
+    "event_log_from_url",
     "generate_keypair",
     "generate_payload_key",
     "generate_secret",

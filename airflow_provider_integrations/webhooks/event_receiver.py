@@ -28,15 +28,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from airflow_provider_integrations.webhooks.errors import SignatureError, WebhookConfigError, WebhookError
-from airflow_provider_integrations.webhooks.events import AppendOutcome, EventLog, check_source
-from airflow_provider_integrations.webhooks.receiver import (
-    ReceiverConfig,
-    SecretResolver,
-    _is_json,
-    _parse_json,
-    _Reject,
+from airflow_provider_integrations.webhooks.checks import (
+    Rejection,
+    body_too_large,
+    check_envelope,
+    check_signature,
+    parse_json,
 )
+from airflow_provider_integrations.webhooks.errors import WebhookConfigError, WebhookError
+from airflow_provider_integrations.webhooks.events import AppendOutcome, EventLog, check_source
+from airflow_provider_integrations.webhooks.receiver import ReceiverConfig, SecretResolver
 from airflow_provider_integrations.webhooks.signing import WEBHOOK_ID, Verifier, get_header
 from airflow_provider_integrations.webhooks.verdict import Verdict, audit_log, loggable
 
@@ -97,7 +98,7 @@ class EventReceiver:
             webhook_id = get_header(headers, WEBHOOK_ID)
             status, reason, seq = await self._judge(source, headers, body)
             detail = ""
-        except _Reject as rejection:
+        except Rejection as rejection:
             status, reason, detail = rejection.status, rejection.reason, rejection.detail
         except Exception:
             log.exception("webhook event receiver failed on source %s", loggable(source))
@@ -117,11 +118,12 @@ class EventReceiver:
 
     def too_large(self, source: str, headers: Mapping[str, str], size: int) -> EventVerdict:
         """The 413 for a declared ``Content-Length`` over the limit, so the body need not be read."""
+        rejection = body_too_large(self.config.max_body_bytes)
         verdict = EventVerdict(
-            413,
-            "body_too_large",
+            rejection.status,
+            rejection.reason,
             webhook_id=get_header(headers, WEBHOOK_ID),
-            detail=f"the body must be at most {self.config.max_body_bytes} bytes",
+            detail=rejection.detail,
             body_bytes=size,
             source=source,
         )
@@ -129,25 +131,18 @@ class EventReceiver:
         return verdict
 
     async def _judge(self, source: str, headers: Mapping[str, str], body: bytes) -> tuple[int, str, int]:
-        limit = self.config.max_body_bytes
-        if len(body) > limit:
-            raise _Reject(413, "body_too_large", f"the body must be at most {limit} bytes")
-        if not _is_json(get_header(headers, "content-type")):
-            raise _Reject(415, "unsupported_content_type", "Content-Type must be application/json")
+        check_envelope(headers, body, self.config.max_body_bytes)
         verifier = await self._verifier(source)
         now = self._clock()
-        try:
-            message = verifier.verify(headers, body, now=now, tolerance=self.config.tolerance)
-        except SignatureError as exc:
-            raise _Reject(401, exc.reason, str(exc)) from None
-        event_type = _event_type(_parse_json(body))
+        message = check_signature(verifier, headers, body, now=now, tolerance=self.config.tolerance)
+        event_type = _event_type(parse_json(body))
         try:
             result = await self.log.append(
                 source, message.webhook_id, event_type, body, now=datetime.fromtimestamp(now, timezone.utc)
             )
         except WebhookError as exc:
             log.warning("event log failed while appending to %s: %s", source, exc)
-            raise _Reject(503, "store_unavailable") from None
+            raise Rejection(503, "store_unavailable") from None
         if result.outcome is AppendOutcome.ACCEPTED:
             return 202, "accepted", result.seq
         return 200, "duplicate", result.seq
@@ -156,27 +151,27 @@ class EventReceiver:
         try:
             check_source(source)
         except WebhookError:
-            raise _Reject(404, "unknown_source") from None
+            raise Rejection(404, "unknown_source") from None
         try:
             verifier = await self._resolve(source)
         except WebhookConfigError:
             # A secret of that name exists but holds no webhook key (another kind of connection):
             # answered like an unknown source, so the route reveals nothing about other secrets.
             log.warning("the secret named like source %r holds no webhook key", source)
-            raise _Reject(404, "unknown_source") from None
+            raise Rejection(404, "unknown_source") from None
         except Exception as exc:
             # Names the source, never a secret; the partner retries on 503.
             log.warning("resolving the secret of source %r failed: %s", source, type(exc).__name__)
-            raise _Reject(503, "secret_unavailable") from None
+            raise Rejection(503, "secret_unavailable") from None
         if verifier is None:
-            raise _Reject(404, "unknown_source")
+            raise Rejection(404, "unknown_source")
         return verifier
 
 
 def _event_type(payload: Any) -> str:
     kind = payload.get("type") if isinstance(payload, dict) else None
     if not isinstance(kind, str) or not kind.strip() or len(kind) > MAX_EVENT_TYPE_LENGTH:
-        raise _Reject(
+        raise Rejection(
             400,
             "missing_event_type",
             f"the body must be a JSON object with a 'type' string of 1 to {MAX_EVENT_TYPE_LENGTH} characters",

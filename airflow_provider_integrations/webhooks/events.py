@@ -37,19 +37,21 @@ import contextlib
 import enum
 import json
 import re
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal, TypedDict
 
 from airflow_provider_integrations.webhooks.crypto import PayloadCodec
 from airflow_provider_integrations.webhooks.errors import WebhookConfigError
-
-if TYPE_CHECKING:
-    from airflow_provider_integrations.webhooks.store.base import CallbackStore
-    from airflow_provider_integrations.webhooks.store.waiting import WaitFeed
+from airflow_provider_integrations.webhooks.store import (
+    CallbackStore,
+    PostgresCallbackStore,
+    SqliteCallbackStore,
+    store_from_url,
+)
+from airflow_provider_integrations.webhooks.store.base import StoreBase, utcnow
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -81,10 +83,6 @@ def check_source(source: object, field: str = "source") -> str:
     if not isinstance(source, str) or _SOURCE.fullmatch(source) is None:
         raise WebhookConfigError(field, "1 to 128 characters of [A-Za-z0-9_.:-]", value=source)
     return source
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class AppendOutcome(str, enum.Enum):
@@ -129,51 +127,20 @@ class Event:
         )
 
 
-def checked_cursor(consumer: str, source: str, stored_source: str, seq: int) -> int:
-    """The stored cursor of ``consumer``, unless the consumer is already bound to another source."""
-    if stored_source != source:
-        raise WebhookConfigError(
-            "consumer", f"a consumer name not already reading source {stored_source!r}", value=consumer
-        )
-    return int(seq)
-
-
 def associated_data(source: str, webhook_id: str) -> str:
     """What a stored payload is bound to (the codec's associated data)."""
     return f"event:{source}:{webhook_id}"
 
 
-class EventLog(ABC):
+class EventLog(StoreBase):
     """Where events live; use one instance per process and event loop, opened with ``async with``."""
 
-    def __init__(self, codec: PayloadCodec | None = None) -> None:
-        self.codec = codec or PayloadCodec()
-
-    async def __aenter__(self) -> EventLog:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    @abstractmethod
-    async def open(self) -> None:
-        """Connect and create the tables if they do not exist (idempotent, safe from many processes)."""
-
-    @abstractmethod
-    async def close(self) -> None: ...
-
-    @abstractmethod
-    async def ping(self) -> None:
-        """Raise :class:`StoreUnavailableError` unless the log answers."""
-
-    @abstractmethod
     async def append(
         self, source: str, webhook_id: str, event_type: str, body: bytes, *, now: datetime | None = None
     ) -> AppendResult:
         """Store ``body`` (the raw JSON) as the event ``webhook_id`` of ``source``; see the module doc."""
+        blob = self.codec.encode(associated_data(source, webhook_id), body)
+        return await self._append(source, webhook_id, event_type, blob, now or utcnow())
 
     @abstractmethod
     async def read(self, source: str, after: int, *, limit: int = DEFAULT_BATCH) -> list[Event]:
@@ -183,24 +150,38 @@ class EventLog(ABC):
     async def last_seq(self, source: str) -> int:
         """The sequence number of the source's newest event (0 if none ever came)."""
 
-    @abstractmethod
     async def start_consumer(self, consumer: str, source: str, start_at: StartAt) -> int:
         """The consumer's cursor, created at ``start_at`` if it has none. A consumer reads one source:
         naming another raises :class:`WebhookConfigError`."""
+        stored_source, seq = await self._start_consumer(consumer, source, latest=start_at == "latest")
+        if stored_source != source:
+            raise WebhookConfigError(
+                "consumer", f"a consumer name not already reading source {stored_source!r}", value=consumer
+            )
+        return int(seq)
 
     @abstractmethod
     async def commit(self, consumer: str, seq: int) -> None:
         """Move the consumer's cursor to ``seq``; never backwards."""
 
-    @abstractmethod
     async def cleanup_expired(
         self, now: datetime | None = None, *, retention: timedelta = DEFAULT_RETENTION
     ) -> int:
         """Delete events received more than ``retention`` before ``now``; return how many."""
+        return await self._delete_before((now or utcnow()) - retention)
 
     @abstractmethod
-    def _feed(self) -> WaitFeed:
-        """What wakes followers of a source: notifications (PostgreSQL) or a shared poller (SQLite)."""
+    async def _append(
+        self, source: str, webhook_id: str, event_type: str, blob: bytes, at: datetime
+    ) -> AppendResult:
+        """Append the encrypted ``blob``, received ``at``; answer only once it is committed."""
+
+    @abstractmethod
+    async def _start_consumer(self, consumer: str, source: str, *, latest: bool) -> tuple[str, int]:
+        """The consumer's stored ``(source, cursor)``, created (at the source's end if ``latest``) if new."""
+
+    @abstractmethod
+    async def _delete_before(self, cutoff: datetime) -> int: ...
 
     async def follow(
         self, source: str, after: int, *, limit: int = DEFAULT_BATCH, idle_recheck: float = IDLE_RECHECK
@@ -221,9 +202,6 @@ class EventLog(ABC):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), idle_recheck)
 
-    def _encode(self, source: str, webhook_id: str, body: bytes) -> bytes:
-        return self.codec.encode(associated_data(source, webhook_id), body)
-
     def _event(
         self, source: str, seq: int, webhook_id: str, event_type: str, blob: bytes, received_at: datetime
     ) -> Event:
@@ -236,8 +214,6 @@ def event_log_for(store: CallbackStore) -> EventLog:
     # Imported here: the backends import this module.
     from airflow_provider_integrations.webhooks.store.events_postgres import PostgresEventLog
     from airflow_provider_integrations.webhooks.store.events_sqlite import SqliteEventLog
-    from airflow_provider_integrations.webhooks.store.postgres import PostgresCallbackStore
-    from airflow_provider_integrations.webhooks.store.sqlite import SqliteCallbackStore
 
     if isinstance(store, SqliteCallbackStore):
         return SqliteEventLog(store.path, codec=store.codec)
@@ -250,6 +226,4 @@ def event_log_for(store: CallbackStore) -> EventLog:
 
 def event_log_from_url(url: str, *, codec: PayloadCodec | None = None) -> EventLog:
     """The event log of the store ``url`` names (the forms of :func:`store_from_url`)."""
-    from airflow_provider_integrations.webhooks.store import store_from_url
-
     return event_log_for(store_from_url(url, codec=codec))

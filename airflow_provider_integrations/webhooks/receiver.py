@@ -33,7 +33,14 @@ from typing import Any, Final
 
 import jsonschema
 
-from airflow_provider_integrations.webhooks.errors import SignatureError, WebhookError
+from airflow_provider_integrations.webhooks.checks import (
+    Rejection,
+    body_too_large,
+    check_envelope,
+    check_signature,
+    parse_json,
+)
+from airflow_provider_integrations.webhooks.errors import WebhookError
 from airflow_provider_integrations.webhooks.ids import CallbackRegistration, is_callback_id
 from airflow_provider_integrations.webhooks.signing import (
     DEFAULT_TOLERANCE,
@@ -73,15 +80,6 @@ class ReceiverConfig:
             raise ValueError(f"tolerance: expected seconds > 0, got {self.tolerance!r}")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, reason: str, detail: str = "") -> None:
-        self.status, self.reason, self.detail = status, reason, detail
-
-
 class Receiver:
     """Verifies, validates and stores callbacks. Holds no secrets: ``resolve_secret`` maps the
     registration's ``secret_name`` to a :class:`Verifier` (and should cache)."""
@@ -111,7 +109,7 @@ class Receiver:
         try:
             webhook_id = get_header(headers, WEBHOOK_ID)
             status, reason, detail = await self._judge(callback_id, headers, body)
-        except _Reject as rejection:
+        except Rejection as rejection:
             status, reason, detail = rejection.status, rejection.reason, rejection.detail
         except Exception:
             log.exception("webhook receiver failed on callback %s", callback_id[:64])
@@ -125,33 +123,27 @@ class Receiver:
     def too_large(self, callback_id: str, headers: Mapping[str, str], size: int) -> Verdict:
         """The 413 for a request whose declared ``Content-Length`` already exceeds the limit, so an
         adapter need not read the body at all."""
+        rejection = body_too_large(self.config.max_body_bytes)
         verdict = Verdict(
-            413,
-            "body_too_large",
+            rejection.status,
+            rejection.reason,
             callback_id,
             get_header(headers, WEBHOOK_ID),
-            f"the body must be at most {self.config.max_body_bytes} bytes",
+            rejection.detail,
             body_bytes=size,
         )
         verdict.audit(self._audit)
         return verdict
 
     async def _judge(self, callback_id: str, headers: Mapping[str, str], body: bytes) -> tuple[int, str, str]:
-        limit = self.config.max_body_bytes
-        if len(body) > limit:
-            raise _Reject(413, "body_too_large", f"the body must be at most {limit} bytes")
-        if not _is_json(get_header(headers, "content-type")):
-            raise _Reject(415, "unsupported_content_type", "Content-Type must be application/json")
+        check_envelope(headers, body, self.config.max_body_bytes)
         registration = await self._registration(callback_id)
         now = self._clock()
         if registration.expires_at.timestamp() <= now:
-            raise _Reject(404, "expired_callback")
+            raise Rejection(404, "expired_callback")
         verifier = await self._verifier(registration.secret_name)
-        try:
-            message = verifier.verify(headers, body, now=now, tolerance=self.config.tolerance)
-        except SignatureError as exc:
-            raise _Reject(401, exc.reason, str(exc)) from None
-        payload = _parse_json(body)
+        message = check_signature(verifier, headers, body, now=now, tolerance=self.config.tolerance)
+        payload = parse_json(body)
         if registration.schema is not None:
             _validate(registration.schema_json or "", payload)
         try:
@@ -160,7 +152,7 @@ class Receiver:
             )
         except WebhookError as exc:
             log.warning("callback store failed while delivering to %s: %s", callback_id, exc)
-            raise _Reject(503, "store_unavailable") from None
+            raise Rejection(503, "store_unavailable") from None
         status, reason = _STATUS[outcome]
         return status, reason, ""
 
@@ -170,14 +162,14 @@ class Receiver:
             self._registrations.move_to_end(callback_id)
             return cached
         if not is_callback_id(callback_id):
-            raise _Reject(404, "unknown_callback")
+            raise Rejection(404, "unknown_callback")
         try:
             registration = await self.store.get(callback_id)
         except WebhookError as exc:
             log.warning("callback store failed while reading %s: %s", callback_id, exc)
-            raise _Reject(503, "store_unavailable") from None
+            raise Rejection(503, "store_unavailable") from None
         if registration is None:
-            raise _Reject(404, "unknown_callback")
+            raise Rejection(404, "unknown_callback")
         self._registrations[callback_id] = registration
         if len(self._registrations) > _CACHED_REGISTRATIONS:
             self._registrations.popitem(last=False)
@@ -189,25 +181,11 @@ class Receiver:
         except Exception as exc:
             # Names the secret, never its value; the partner retries on 503.
             log.warning("resolving webhook secret %r failed: %s", secret_name, type(exc).__name__)
-            raise _Reject(503, "secret_unavailable") from None
+            raise Rejection(503, "secret_unavailable") from None
         if verifier is None:
             log.warning("no webhook secret named %r is configured", secret_name)
-            raise _Reject(401, "unknown_secret")
+            raise Rejection(401, "unknown_secret")
         return verifier
-
-
-def _is_json(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    )
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise _Reject(400, "malformed_json", "the body must be UTF-8 JSON") from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -221,4 +199,4 @@ def _validate(schema_json: str, payload: Any) -> None:
     if error is not None:
         # The path and the rule, not the offending value: it is part of the body.
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise _Reject(400, "schema_violation", f"payload at {where} violates '{error.validator}'")
+        raise Rejection(400, "schema_violation", f"payload at {where} violates '{error.validator}'")

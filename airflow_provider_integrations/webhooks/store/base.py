@@ -16,13 +16,20 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from airflow_provider_integrations.webhooks.crypto import PayloadCodec
 from airflow_provider_integrations.webhooks.ids import CallbackRegistration
 from airflow_provider_integrations.webhooks.store.waiting import WaitFeed, wait_for_delivery
 
-__all__ = ["DEFAULT_KEEP_DELIVERED", "CallbackState", "CallbackStore", "Delivery", "DeliveryOutcome"]
+__all__ = [
+    "DEFAULT_KEEP_DELIVERED",
+    "CallbackState",
+    "CallbackStore",
+    "Delivery",
+    "DeliveryOutcome",
+    "StoreBase",
+]
 
 #: How long :meth:`CallbackStore.cleanup_expired` keeps a delivered payload after the callback expired,
 #: so a task whose triggerer was down when the callback came still finds it.
@@ -56,8 +63,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class CallbackStore(ABC):
-    """Where registrations and their deliveries live; use one instance per process and event loop.
+_S = TypeVar("_S", bound="StoreBase")
+
+
+class StoreBase(ABC):
+    """What the callback store and the event log share: the payload codec and the lifecycle.
 
     ``async with store:`` opens it (creating its tables if needed) and closes it. ``codec`` encrypts
     payloads at rest (see :class:`~airflow_provider_integrations.webhooks.crypto.PayloadCodec`).
@@ -66,7 +76,7 @@ class CallbackStore(ABC):
     def __init__(self, codec: PayloadCodec | None = None) -> None:
         self.codec = codec or PayloadCodec()
 
-    async def __aenter__(self) -> CallbackStore:
+    async def __aenter__(self: _S) -> _S:
         await self.open()
         return self
 
@@ -84,7 +94,15 @@ class CallbackStore(ABC):
 
     @abstractmethod
     async def ping(self) -> None:
-        """Raise :class:`StoreUnavailableError` unless the store answers (health checks)."""
+        """Raise :class:`StoreUnavailableError` unless the database answers (health checks)."""
+
+    @abstractmethod
+    def _feed(self) -> WaitFeed:
+        """What wakes waiters: notifications (PostgreSQL) or a shared poller (SQLite)."""
+
+
+class CallbackStore(StoreBase):
+    """Where registrations and their deliveries live; use one instance per process and event loop."""
 
     @abstractmethod
     async def register(self, registration: CallbackRegistration) -> None:
@@ -95,7 +113,6 @@ class CallbackStore(ABC):
     async def get(self, callback_id: str) -> CallbackRegistration | None:
         """The registration, expired or not; ``None`` if unknown."""
 
-    @abstractmethod
     async def deliver(
         self, callback_id: str, webhook_id: str, payload: bytes, *, now: datetime | None = None
     ) -> DeliveryOutcome:
@@ -103,20 +120,25 @@ class CallbackStore(ABC):
 
         ``accepted`` is returned only after the commit; a waiter is then woken.
         """
+        blob = self.codec.encode(callback_id, payload)
+        return await self._deliver(callback_id, webhook_id, blob, now or utcnow())
 
-    @abstractmethod
     async def cleanup_expired(
         self, now: datetime | None = None, *, keep_delivered: timedelta = DEFAULT_KEEP_DELIVERED
     ) -> int:
         """Delete callbacks expired at ``now`` (delivered ones ``keep_delivered`` later); return how many."""
+        return await self._cleanup(now or utcnow(), keep_delivered)
+
+    @abstractmethod
+    async def _deliver(self, callback_id: str, webhook_id: str, blob: bytes, at: datetime) -> DeliveryOutcome:
+        """Store the encrypted ``blob``, delivered ``at``; answer only once it is committed."""
+
+    @abstractmethod
+    async def _cleanup(self, now: datetime, keep_delivered: timedelta) -> int: ...
 
     @abstractmethod
     async def _state(self, callback_id: str) -> CallbackState | None:
         """Expiry and delivery of one callback, payload decoded."""
-
-    @abstractmethod
-    def _feed(self) -> WaitFeed:
-        """What wakes waiters: notifications (PostgreSQL) or a shared poller (SQLite)."""
 
     async def delivery(self, callback_id: str) -> Delivery | None:
         """The delivery if one was accepted, without waiting."""

@@ -9,110 +9,62 @@ a process hang off one subscription of the process's shared LISTEN connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
-from typing import Any, Final
+from datetime import datetime
 
-from airflow_provider_integrations.postgres import PgConfig, PgError, PgPool, acquire_pool, release_pool
+from airflow_provider_integrations.postgres import PgConfig
 from airflow_provider_integrations.postgres.ident import qualified
 from airflow_provider_integrations.postgres.tx import transaction
 from airflow_provider_integrations.webhooks.crypto import PayloadCodec
-from airflow_provider_integrations.webhooks.errors import StoreUnavailableError
 from airflow_provider_integrations.webhooks.events import (
     DEFAULT_BATCH,
-    DEFAULT_RETENTION,
     AppendOutcome,
     AppendResult,
     Event,
     EventLog,
-    StartAt,
-    checked_cursor,
-    utcnow,
 )
-from airflow_provider_integrations.webhooks.store._batch import Batcher
-from airflow_provider_integrations.webhooks.store._notify import notify_feed
-from airflow_provider_integrations.webhooks.store.postgres import channel_name
-from airflow_provider_integrations.webhooks.store.waiting import WaitFeed
+from airflow_provider_integrations.webhooks.store._pg_base import PgStoreBase, channel_name
 
 __all__ = ["PostgresEventLog"]
 
-# One NOTIFY per batch lists the sources that moved; 50 sources of at most 128 characters stay far
-# below the 8000-byte payload limit.
-_MAX_BATCH: Final = 50
 # source, webhook id, stored blob, event type, received at
 _Pending = tuple[str, str, bytes, str, datetime]
 
 
-@contextmanager
-def _log_errors(what: str) -> Iterator[None]:
-    try:
-        yield
-    except PgError as exc:
-        raise StoreUnavailableError(f"postgres event log: {what}: {exc}") from exc
-
-
-class PostgresEventLog(EventLog):
+class PostgresEventLog(PgStoreBase, EventLog):
     """:param config: the database (its pool and LISTEN connection are shared process-wide).
     :param schema: an existing schema to keep the tables in."""
+
+    _label = "postgres event log"
+    _variable = "log"
 
     def __init__(
         self, config: PgConfig, *, schema: str = "public", codec: PayloadCodec | None = None
     ) -> None:
-        super().__init__(codec)
-        self.config = config
-        self.schema = schema
-        self.channel = channel_name(schema, "webhook_events")
-        self._pool: PgPool | None = None
-        self._sql = _statements(
-            qualified("webhook_event_sources", schema),
-            qualified("webhook_events", schema),
-            qualified("webhook_event_consumers", schema),
+        super().__init__(
+            config,
+            schema=schema,
+            channel=channel_name(schema, "webhook_events"),
+            tables=f"the event tables in {schema}",
+            statements=_statements(
+                qualified("webhook_event_sources", schema),
+                qualified("webhook_events", schema),
+                qualified("webhook_event_consumers", schema),
+            ),
+            codec=codec,
         )
-        self._batcher: Batcher[_Pending, AppendResult] = Batcher(self._append_batch, max_batch=_MAX_BATCH)
+        self._batcher = self._batched(self._append_batch)
 
     def __repr__(self) -> str:
         return f"<PostgresEventLog {self.config.dsn} {self.schema}>"
 
-    @property
-    def pool(self) -> PgPool:
-        if self._pool is None:
-            raise StoreUnavailableError("postgres event log is not open (use 'async with log:')")
-        return self._pool
-
-    async def open(self) -> None:
-        if self._pool is not None:
-            return
-        self._pool = acquire_pool(self.config)
-        try:
-            with _log_errors(f"creating the event tables in {self.schema}"):
-                async with transaction(self._pool) as conn:
-                    # CREATE ... IF NOT EXISTS races with itself across processes; serialise it.
-                    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.channel)
-                    await conn.execute(self._sql["ddl"])
-        except BaseException:
-            await self.close()
-            raise
-
-    async def close(self) -> None:
-        await self._batcher.drain()
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await release_pool(pool)
-
-    async def ping(self) -> None:
-        with _log_errors("ping"):
-            await self.pool.fetchval("SELECT 1")
-
-    async def append(
-        self, source: str, webhook_id: str, event_type: str, body: bytes, *, now: datetime | None = None
+    async def _append(
+        self, source: str, webhook_id: str, event_type: str, blob: bytes, at: datetime
     ) -> AppendResult:
-        blob = self._encode(source, webhook_id, body)
-        return await self._batcher.submit((source, webhook_id, blob, event_type, now or utcnow()))
+        return await self._batcher.submit((source, webhook_id, blob, event_type, at))
 
     async def _append_batch(self, batch: list[_Pending]) -> list[AppendResult]:
         sql = self._sql
-        with _log_errors(f"appending {len(batch)} events"):
+        with self._errors(f"appending {len(batch)} events"):
             async with transaction(self.pool) as conn:
                 sources = sorted({item[0] for item in batch})
                 await conn.execute(sql["ensure_sources"], sources)
@@ -134,36 +86,31 @@ class PostgresEventLog(EventLog):
         return results
 
     async def read(self, source: str, after: int, *, limit: int = DEFAULT_BATCH) -> list[Event]:
-        with _log_errors(f"reading {source} after {after}"):
+        with self._errors(f"reading {source} after {after}"):
             rows = await self.pool.fetch(self._sql["read"], source, after, limit)
         return [self._event(source, seq, wid, kind, blob, at) for seq, wid, kind, blob, at in rows]
 
     async def last_seq(self, source: str) -> int:
-        with _log_errors(f"reading the counter of {source}"):
+        with self._errors(f"reading the counter of {source}"):
             value = await self.pool.fetchval(self._sql["last_seq"], source)
         return 0 if value is None else int(value)
 
-    async def start_consumer(self, consumer: str, source: str, start_at: StartAt) -> int:
-        with _log_errors(f"starting consumer {consumer}"):
-            row = await self.pool.fetchrow(self._sql["start"], consumer, source, start_at == "latest")
-        return checked_cursor(consumer, source, row[0], row[1])
+    async def _start_consumer(self, consumer: str, source: str, *, latest: bool) -> tuple[str, int]:
+        with self._errors(f"starting consumer {consumer}"):
+            row = await self.pool.fetchrow(self._sql["start"], consumer, source, latest)
+        return row[0], row[1]
 
     async def commit(self, consumer: str, seq: int) -> None:
-        with _log_errors(f"committing consumer {consumer}"):
+        with self._errors(f"committing consumer {consumer}"):
             await self.pool.execute(self._sql["commit"], consumer, seq)
 
-    async def cleanup_expired(
-        self, now: datetime | None = None, *, retention: timedelta = DEFAULT_RETENTION
-    ) -> int:
-        with _log_errors("deleting expired events"):
-            status = await self.pool.execute(self._sql["cleanup"], (now or utcnow()) - retention)
+    async def _delete_before(self, cutoff: datetime) -> int:
+        with self._errors("deleting expired events"):
+            status = await self.pool.execute(self._sql["cleanup"], cutoff)
         return int(status.rsplit(" ", 1)[1])
 
-    def _feed(self) -> WaitFeed:
-        return notify_feed(self.config, self.channel)
 
-
-def _statements(sources: str, events: str, consumers: str) -> dict[str, Any]:
+def _statements(sources: str, events: str, consumers: str) -> dict[str, str]:
     return {
         "ddl": f"""
             CREATE TABLE IF NOT EXISTS {sources} (

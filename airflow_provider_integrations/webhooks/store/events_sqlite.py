@@ -9,30 +9,28 @@ shared poller per log that reads the counters of the followed sources once per i
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
 from airflow_provider_integrations.webhooks.crypto import PayloadCodec
-from airflow_provider_integrations.webhooks.errors import WebhookConfigError
 from airflow_provider_integrations.webhooks.events import (
     DEFAULT_BATCH,
-    DEFAULT_RETENTION,
     AppendOutcome,
     AppendResult,
     Event,
     EventLog,
-    StartAt,
-    checked_cursor,
-    utcnow,
 )
-from airflow_provider_integrations.webhooks.store._sqlite_thread import SqliteThread
-from airflow_provider_integrations.webhooks.store.sqlite import DEFAULT_POLL_INTERVAL
-from airflow_provider_integrations.webhooks.store.waiting import PollingFeed, WaitFeed
+from airflow_provider_integrations.webhooks.store._sqlite_base import (
+    DEFAULT_POLL_INTERVAL,
+    SqliteStoreBase,
+    from_timestamp,
+    select_in,
+)
+from airflow_provider_integrations.webhooks.store.base import utcnow
 
 __all__ = ["SqliteEventLog"]
 
-_IDS_PER_QUERY: Final = 500
 _DDL: Final = (
     """
 CREATE TABLE IF NOT EXISTS webhook_event_sources (
@@ -61,11 +59,7 @@ CREATE TABLE IF NOT EXISTS webhook_event_consumers (
 )
 
 
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, timezone.utc)
-
-
-class SqliteEventLog(EventLog):
+class SqliteEventLog(SqliteStoreBase, EventLog):
     """:param path: the database file (created, with its directory, if missing).
     :param poll_interval: seconds between the shared poller's reads of the followed sources' counters."""
 
@@ -76,42 +70,13 @@ class SqliteEventLog(EventLog):
         codec: PayloadCodec | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
-        super().__init__(codec)
-        if not poll_interval > 0:
-            raise WebhookConfigError("poll_interval", "seconds > 0", value=poll_interval)
-        self.path = str(path)
-        self._writer = SqliteThread(self.path, name="webhook-events-writer", writer=True)
-        self._reader = SqliteThread(self.path, name="webhook-events-reader", writer=False)
-        self._poller = PollingFeed(self._changed, poll_interval)
+        super().__init__(path, ddl=_DDL, threads="webhook-events", codec=codec, poll_interval=poll_interval)
         self._seen: dict[str, int] = {}
-        self._opened = False
 
-    def __repr__(self) -> str:
-        return f"<SqliteEventLog {self.path}>"
-
-    async def open(self) -> None:
-        if self._opened:
-            return
-        self._opened = True
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        await self._writer.start()
-        # Statement by statement: executescript() would commit the writer's open transaction.
-        await self._writer.run(lambda conn: [conn.execute(statement) for statement in _DDL] and None)
-        await self._reader.start()
-
-    async def close(self) -> None:
-        await self._poller.close()
-        await self._reader.stop()
-        await self._writer.stop()
-
-    async def ping(self) -> None:
-        await self._reader.run(lambda conn: conn.execute("SELECT 1").fetchone())
-
-    async def append(
-        self, source: str, webhook_id: str, event_type: str, body: bytes, *, now: datetime | None = None
+    async def _append(
+        self, source: str, webhook_id: str, event_type: str, blob: bytes, at: datetime
     ) -> AppendResult:
-        blob = self._encode(source, webhook_id, body)
-        at = (now or utcnow()).timestamp()
+        ts = at.timestamp()
 
         def insert(conn: sqlite3.Connection) -> AppendResult:
             found = conn.execute(
@@ -127,7 +92,7 @@ class SqliteEventLog(EventLog):
             conn.execute(
                 "INSERT INTO webhook_events (source, seq, webhook_id, event_type, payload, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (source, seq, webhook_id, event_type, blob, at),
+                (source, seq, webhook_id, event_type, blob, ts),
             )
             return AppendResult(AppendOutcome.ACCEPTED, seq)
 
@@ -141,7 +106,9 @@ class SqliteEventLog(EventLog):
                 (source, after, limit),
             ).fetchall()
         )
-        return [self._event(source, seq, wid, kind, blob, _dt(at)) for seq, wid, kind, blob, at in rows]
+        return [
+            self._event(source, seq, wid, kind, blob, from_timestamp(at)) for seq, wid, kind, blob, at in rows
+        ]
 
     async def last_seq(self, source: str) -> int:
         row = await self._reader.run(
@@ -151,9 +118,8 @@ class SqliteEventLog(EventLog):
         )
         return 0 if row is None else int(row[0])
 
-    async def start_consumer(self, consumer: str, source: str, start_at: StartAt) -> int:
+    async def _start_consumer(self, consumer: str, source: str, *, latest: bool) -> tuple[str, int]:
         at = utcnow().timestamp()
-        latest = start_at == "latest"
 
         def start(conn: sqlite3.Connection) -> tuple[str, int]:
             conn.execute(
@@ -167,8 +133,7 @@ class SqliteEventLog(EventLog):
             ).fetchone()
             return row
 
-        stored_source, seq = await self._writer.run(start)
-        return checked_cursor(consumer, source, stored_source, seq)
+        return await self._writer.run(start)
 
     async def commit(self, consumer: str, seq: int) -> None:
         at = utcnow().timestamp()
@@ -182,34 +147,24 @@ class SqliteEventLog(EventLog):
             )
         )
 
-    async def cleanup_expired(
-        self, now: datetime | None = None, *, retention: timedelta = DEFAULT_RETENTION
-    ) -> int:
-        cutoff = ((now or utcnow()) - retention).timestamp()
+    async def _delete_before(self, cutoff: datetime) -> int:
+        ts = cutoff.timestamp()
         count: int = await self._writer.run(
-            lambda conn: conn.execute("DELETE FROM webhook_events WHERE received_at < ?", (cutoff,)).rowcount
+            lambda conn: conn.execute("DELETE FROM webhook_events WHERE received_at < ?", (ts,)).rowcount
         )
         return count
 
-    def _feed(self) -> WaitFeed:
-        return self._poller
-
-    async def _changed(self, sources: list[str]) -> set[str]:
+    async def _ready(self, keys: list[str]) -> set[str]:
         """The followed sources whose counter moved since the last poll (unknown ones count as moved)."""
 
         def query(conn: sqlite3.Connection) -> dict[str, int]:
-            found: dict[str, int] = {}
-            for start in range(0, len(sources), _IDS_PER_QUERY):
-                chunk = sources[start : start + _IDS_PER_QUERY]
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    conn.execute(
-                        f"SELECT source, last_seq FROM webhook_event_sources WHERE source IN ({marks})", chunk
-                    ).fetchall()
+            return dict(
+                select_in(
+                    conn, "SELECT source, last_seq FROM webhook_event_sources WHERE source IN ({marks})", keys
                 )
-            return found
+            )
 
         counters = await self._reader.run(query)
-        changed = {s for s in sources if s not in self._seen or counters.get(s, 0) != self._seen[s]}
-        self._seen = {s: counters.get(s, 0) for s in sources}
+        changed = {s for s in keys if s not in self._seen or counters.get(s, 0) != self._seen[s]}
+        self._seen = {s: counters.get(s, 0) for s in keys}
         return changed

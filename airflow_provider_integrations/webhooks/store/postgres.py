@@ -8,29 +8,17 @@ waiting caller of a process, however many, hangs off one subscription of that LI
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
-from airflow_provider_integrations.postgres import PgConfig, PgError, PgPool, acquire_pool, release_pool
+from airflow_provider_integrations.postgres import PgConfig
 from airflow_provider_integrations.postgres.ident import qualified
-from airflow_provider_integrations.postgres.tx import transaction
 from airflow_provider_integrations.webhooks.crypto import PayloadCodec
-from airflow_provider_integrations.webhooks.errors import CallbackConflictError, StoreUnavailableError
+from airflow_provider_integrations.webhooks.errors import CallbackConflictError
 from airflow_provider_integrations.webhooks.ids import CallbackRegistration
-from airflow_provider_integrations.webhooks.store._batch import Batcher
-from airflow_provider_integrations.webhooks.store._notify import notify_feed
-from airflow_provider_integrations.webhooks.store.base import (
-    DEFAULT_KEEP_DELIVERED,
-    CallbackState,
-    CallbackStore,
-    DeliveryOutcome,
-    utcnow,
-)
+from airflow_provider_integrations.webhooks.store._pg_base import PgStoreBase, channel_name
+from airflow_provider_integrations.webhooks.store.base import CallbackState, CallbackStore, DeliveryOutcome
 from airflow_provider_integrations.webhooks.store.records import registration_from_row, same_binding
-from airflow_provider_integrations.webhooks.store.waiting import WaitFeed
 
 __all__ = ["PostgresCallbackStore"]
 
@@ -38,32 +26,16 @@ _COLUMNS: Final = (
     "callback_id, dag_id, run_id, task_id, map_index, try_number, secret_name, schema_json, created_at, "
     "expires_at"
 )
-_MAX_CHANNEL_BYTES: Final = 63  # NAMEDATALEN - 1: pg_notify refuses longer channel names
-# The accepted ids of a batch go out in one NOTIFY, whose payload must stay under 8000 bytes:
-# 50 ids of at most 128 characters (and a separator) fit.
-_MAX_BATCH: Final = 50
 # callback id, webhook id, stored blob, delivery time
 _Pending = tuple[str, str, bytes, datetime]
 
 
-def channel_name(schema: str, table: str) -> str:
-    name = f"{schema}.{table}"
-    if len(name.encode()) <= _MAX_CHANNEL_BYTES:
-        return name
-    return "webhooks_" + hashlib.sha256(name.encode()).hexdigest()[:32]
-
-
-@contextmanager
-def _store_errors(what: str) -> Iterator[None]:
-    try:
-        yield
-    except PgError as exc:
-        raise StoreUnavailableError(f"postgres callback store: {what}: {exc}") from exc
-
-
-class PostgresCallbackStore(CallbackStore):
+class PostgresCallbackStore(PgStoreBase, CallbackStore):
     """:param config: the database (its pool and LISTEN connection are shared process-wide).
     :param schema: an existing schema to keep the table in. :param table: the table name."""
+
+    _label = "postgres callback store"
+    _variable = "store"
 
     def __init__(
         self,
@@ -73,56 +45,24 @@ class PostgresCallbackStore(CallbackStore):
         table: str = "webhook_callbacks",
         codec: PayloadCodec | None = None,
     ) -> None:
-        super().__init__(codec)
-        self.config = config
-        self.schema = schema
-        self.table = table
-        self.channel = channel_name(schema, table)
-        self._t = qualified(table, schema)
-        self._pool: PgPool | None = None
-        self._sql = _statements(self._t)
-        self._batcher: Batcher[_Pending, DeliveryOutcome] = Batcher(self._deliver_batch, max_batch=_MAX_BATCH)
-        self._reads: Batcher[str, CallbackRegistration | None] = Batcher(
-            self._get_batch, max_batch=_MAX_BATCH
+        super().__init__(
+            config,
+            schema=schema,
+            channel=channel_name(schema, table),
+            tables=f"{schema}.{table}",
+            statements=_statements(qualified(table, schema)),
+            codec=codec,
         )
+        self.table = table
+        self._batcher = self._batched(self._deliver_batch)
+        self._reads = self._batched(self._get_batch)
 
     def __repr__(self) -> str:
         return f"<PostgresCallbackStore {self.config.dsn} {self.schema}.{self.table}>"
 
-    @property
-    def pool(self) -> PgPool:
-        if self._pool is None:
-            raise StoreUnavailableError("postgres callback store is not open (use 'async with store:')")
-        return self._pool
-
-    async def open(self) -> None:
-        if self._pool is not None:
-            return
-        self._pool = acquire_pool(self.config)
-        try:
-            with _store_errors(f"creating {self.schema}.{self.table}"):
-                async with transaction(self._pool) as conn:
-                    # CREATE ... IF NOT EXISTS races with itself across processes; serialise it.
-                    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.channel)
-                    await conn.execute(self._sql["ddl"])
-        except BaseException:
-            await self.close()
-            raise
-
-    async def close(self) -> None:
-        await self._batcher.drain()
-        await self._reads.drain()
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await release_pool(pool)
-
-    async def ping(self) -> None:
-        with _store_errors("ping"):
-            await self.pool.fetchval("SELECT 1")
-
     async def register(self, registration: CallbackRegistration) -> None:
         r = registration
-        with _store_errors(f"registering {r.callback_id}"):
+        with self._errors(f"registering {r.callback_id}"):
             status = await self.pool.execute(
                 self._sql["insert"],
                 r.callback_id, r.dag_id, r.run_id, r.task_id, r.map_index, r.try_number, r.secret_name,
@@ -139,42 +79,34 @@ class PostgresCallbackStore(CallbackStore):
 
     async def _get_batch(self, ids: list[str]) -> list[CallbackRegistration | None]:
         # A receiver under load looks up many callbacks at once: one query serves them all.
-        with _store_errors(f"reading {len(ids)} callbacks"):
+        with self._errors(f"reading {len(ids)} callbacks"):
             rows = await self.pool.fetch(self._sql["get"], ids)
         found = {row[0]: registration_from_row(*row) for row in rows}
         return [found.get(callback_id) for callback_id in ids]
 
-    async def deliver(
-        self, callback_id: str, webhook_id: str, payload: bytes, *, now: datetime | None = None
-    ) -> DeliveryOutcome:
-        blob = self.codec.encode(callback_id, payload)
-        return await self._batcher.submit((callback_id, webhook_id, blob, now or utcnow()))
+    async def _deliver(self, callback_id: str, webhook_id: str, blob: bytes, at: datetime) -> DeliveryOutcome:
+        return await self._batcher.submit((callback_id, webhook_id, blob, at))
 
     async def _deliver_batch(self, batch: list[_Pending]) -> list[DeliveryOutcome]:
         """Every delivery of the batch in one statement: one commit, one NOTIFY for the accepted ones."""
         ids, webhook_ids, blobs, times = (list(column) for column in zip(*batch, strict=True))
-        with _store_errors(f"delivering {len(batch)} callbacks"):
+        with self._errors(f"delivering {len(batch)} callbacks"):
             rows = await self.pool.fetch(self._sql["deliver"], ids, webhook_ids, blobs, times, self.channel)
         return [_outcome(*row) for row in rows]
 
-    async def cleanup_expired(
-        self, now: datetime | None = None, *, keep_delivered: timedelta = DEFAULT_KEEP_DELIVERED
-    ) -> int:
-        with _store_errors("cleaning up expired callbacks"):
-            status = await self.pool.execute(self._sql["cleanup"], now or utcnow(), keep_delivered)
+    async def _cleanup(self, now: datetime, keep_delivered: timedelta) -> int:
+        with self._errors("cleaning up expired callbacks"):
+            status = await self.pool.execute(self._sql["cleanup"], now, keep_delivered)
         return int(status.rsplit(" ", 1)[1])
 
     async def _state(self, callback_id: str) -> CallbackState | None:
-        with _store_errors(f"reading {callback_id}"):
+        with self._errors(f"reading {callback_id}"):
             row = await self.pool.fetchrow(self._sql["state"], callback_id)
         if row is None:
             return None
         expires_at, webhook_id, blob, delivered_at = row
         delivery = None if webhook_id is None else self._decode(callback_id, webhook_id, blob, delivered_at)
         return CallbackState(expires_at, delivery)
-
-    def _feed(self) -> WaitFeed:
-        return notify_feed(self.config, self.channel)
 
 
 def _outcome(accepted: bool, found: bool, delivered: bool, live: bool, _notified: int) -> DeliveryOutcome:
@@ -188,7 +120,7 @@ def _outcome(accepted: bool, found: bool, delivered: bool, live: bool, _notified
     return DeliveryOutcome.DUPLICATE if live else DeliveryOutcome.EXPIRED
 
 
-def _statements(t: str) -> dict[str, Any]:
+def _statements(t: str) -> dict[str, str]:
     return {
         "ddl": f"""
             CREATE TABLE IF NOT EXISTS {t} (

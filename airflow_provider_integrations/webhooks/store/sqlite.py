@@ -10,29 +10,24 @@ Waiters are woken by one shared poller per store (see :class:`PollingFeed`).
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 from airflow_provider_integrations.webhooks.crypto import PayloadCodec
 from airflow_provider_integrations.webhooks.errors import CallbackConflictError, StoreUnavailableError
 from airflow_provider_integrations.webhooks.ids import CallbackRegistration
-from airflow_provider_integrations.webhooks.store._sqlite_thread import SqliteThread
-from airflow_provider_integrations.webhooks.store.base import (
-    DEFAULT_KEEP_DELIVERED,
-    CallbackState,
-    CallbackStore,
-    DeliveryOutcome,
-    utcnow,
+from airflow_provider_integrations.webhooks.store._sqlite_base import (
+    DEFAULT_POLL_INTERVAL,
+    SqliteStoreBase,
+    from_timestamp,
+    select_in,
 )
+from airflow_provider_integrations.webhooks.store.base import CallbackState, CallbackStore, DeliveryOutcome
 from airflow_provider_integrations.webhooks.store.records import registration_from_row, same_binding
-from airflow_provider_integrations.webhooks.store.waiting import PollingFeed, WaitFeed
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "SqliteCallbackStore"]
 
-DEFAULT_POLL_INTERVAL: Final = 0.2
-# SQLite's default limit on bound parameters is 32766 (999 before 3.32); stay far below either.
-_IDS_PER_QUERY: Final = 500
 _COLUMNS: Final = (
     "callback_id, dag_id, run_id, task_id, map_index, try_number, secret_name, schema_json, created_at, "
     "expires_at"
@@ -58,15 +53,7 @@ CREATE TABLE IF NOT EXISTS webhook_callbacks (
 )
 
 
-def _ts(value: datetime) -> float:
-    return value.timestamp()
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, timezone.utc)
-
-
-class SqliteCallbackStore(CallbackStore):
+class SqliteCallbackStore(SqliteStoreBase, CallbackStore):
     """:param path: the database file (created, with its directory, if missing).
     :param poll_interval: seconds between the shared poller's checks for waiting callbacks."""
 
@@ -77,41 +64,13 @@ class SqliteCallbackStore(CallbackStore):
         codec: PayloadCodec | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
-        super().__init__(codec)
-        self.path = str(path)
-        if not poll_interval > 0:
-            raise ValueError("poll_interval must be > 0 seconds")
-        self._writer = SqliteThread(self.path, name="webhook-sqlite-writer", writer=True)
-        self._reader = SqliteThread(self.path, name="webhook-sqlite-reader", writer=False)
-        self._poller = PollingFeed(self._ready, poll_interval)
-        self._opened = False
-
-    def __repr__(self) -> str:
-        return f"<SqliteCallbackStore {self.path}>"
-
-    async def open(self) -> None:
-        if self._opened:
-            return
-        self._opened = True
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        await self._writer.start()
-        # Statement by statement: executescript() would commit the writer's open transaction.
-        await self._writer.run(lambda conn: [conn.execute(statement) for statement in _DDL] and None)
-        await self._reader.start()
-
-    async def close(self) -> None:
-        await self._poller.close()
-        await self._reader.stop()
-        await self._writer.stop()
-
-    async def ping(self) -> None:
-        await self._reader.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        super().__init__(path, ddl=_DDL, threads="webhook-sqlite", codec=codec, poll_interval=poll_interval)
 
     async def register(self, registration: CallbackRegistration) -> None:
         r = registration
         row = (
             r.callback_id, r.dag_id, r.run_id, r.task_id, r.map_index, r.try_number, r.secret_name,
-            r.schema_json, _ts(r.created_at), _ts(r.expires_at),
+            r.schema_json, r.created_at.timestamp(), r.expires_at.timestamp(),
         )  # fmt: skip
 
         def insert(conn: sqlite3.Connection) -> None:
@@ -139,17 +98,14 @@ class SqliteCallbackStore(CallbackStore):
         )
         return None if row is None else _registration(row)
 
-    async def deliver(
-        self, callback_id: str, webhook_id: str, payload: bytes, *, now: datetime | None = None
-    ) -> DeliveryOutcome:
-        at = _ts(now or utcnow())
-        blob = self.codec.encode(callback_id, payload)
+    async def _deliver(self, callback_id: str, webhook_id: str, blob: bytes, at: datetime) -> DeliveryOutcome:
+        ts = at.timestamp()
 
         def update(conn: sqlite3.Connection) -> DeliveryOutcome:
             cur = conn.execute(
                 "UPDATE webhook_callbacks SET webhook_id = ?, payload = ?, delivered_at = ? "
                 "WHERE callback_id = ? AND webhook_id IS NULL AND expires_at > ?",
-                (webhook_id, blob, at, callback_id, at),
+                (webhook_id, blob, ts, callback_id, ts),
             )
             if cur.rowcount == 1:
                 return DeliveryOutcome.ACCEPTED
@@ -162,10 +118,8 @@ class SqliteCallbackStore(CallbackStore):
 
         return await self._writer.run(update)
 
-    async def cleanup_expired(
-        self, now: datetime | None = None, *, keep_delivered: timedelta = DEFAULT_KEEP_DELIVERED
-    ) -> int:
-        at = _ts(now or utcnow())
+    async def _cleanup(self, now: datetime, keep_delivered: timedelta) -> int:
+        at = now.timestamp()
         keep = keep_delivered.total_seconds()
         count: int = await self._writer.run(
             lambda conn: (
@@ -189,30 +143,20 @@ class SqliteCallbackStore(CallbackStore):
         if row is None:
             return None
         expires_at, webhook_id, blob, delivered_at = row
-        delivery = (
-            None if webhook_id is None else self._decode(callback_id, webhook_id, blob, _dt(delivered_at))
-        )
-        return CallbackState(_dt(expires_at), delivery)
+        delivered = None if webhook_id is None else from_timestamp(delivered_at)
+        delivery = None if delivered is None else self._decode(callback_id, webhook_id, blob, delivered)
+        return CallbackState(from_timestamp(expires_at), delivery)
 
-    def _feed(self) -> WaitFeed:
-        return self._poller
-
-    async def _ready(self, ids: list[str]) -> set[str]:
+    async def _ready(self, keys: list[str]) -> set[str]:
         def query(conn: sqlite3.Connection) -> set[str]:
             # Delivered ids, and ids that vanished (cleaned up): both end a wait.
-            ready = set(ids)
-            for start in range(0, len(ids), _IDS_PER_QUERY):
-                chunk = ids[start : start + _IDS_PER_QUERY]
-                marks = ",".join("?" * len(chunk))
-                ready.difference_update(
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT callback_id FROM webhook_callbacks WHERE callback_id IN ({marks}) "
-                        "AND webhook_id IS NULL",
-                        chunk,
-                    )
-                )
-            return ready
+            waiting = select_in(
+                conn,
+                "SELECT callback_id FROM webhook_callbacks "
+                "WHERE callback_id IN ({marks}) AND webhook_id IS NULL",
+                keys,
+            )
+            return set(keys).difference(row[0] for row in waiting)
 
         return await self._reader.run(query)
 
@@ -221,5 +165,5 @@ def _registration(row: tuple[Any, ...]) -> CallbackRegistration:
     if row is None:
         raise StoreUnavailableError("a registration row vanished while being compared")
     values = list(row)
-    values[8], values[9] = _dt(values[8]), _dt(values[9])
+    values[8], values[9] = from_timestamp(values[8]), from_timestamp(values[9])
     return registration_from_row(*values)
