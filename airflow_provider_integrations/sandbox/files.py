@@ -177,6 +177,21 @@ async def serve(request: web.Request) -> web.StreamResponse:
         if state.cuts[(key, name)] < cuts:
             state.cuts[(key, name)] += 1
             limit = min(limit, int_param(request, "cut_after", 0, minimum=0))
+    sent = await _send(response, name, size, version, first, limit)
+    stats.bytes_sent += sent
+    if sent < response.content_length:
+        if request.query.get("change_on_cut", "") in _TRUE:
+            state.versions[(key, name)] += 1
+        # A graceful close after a flush: the client gets exactly ``limit`` bytes, then a short body.
+        if request.transport is not None:
+            request.transport.close()
+    return response
+
+
+async def _send(
+    response: web.StreamResponse, name: str, size: int, version: int, first: int, limit: int
+) -> int:
+    """Write ``limit`` bytes of the file from ``first``; return how many went out."""
     sent, offset = 0, first
     try:
         while sent < limit:
@@ -186,17 +201,8 @@ async def serve(request: web.Request) -> web.StreamResponse:
             sent += len(data)
             offset += len(data)
     except ConnectionResetError:
-        # The client stopped reading (a checksum mismatch, a test that walks away): normal, not a bug.
-        stats.bytes_sent += sent
-        return response
-    stats.bytes_sent += sent
-    if sent < response.content_length:
-        if request.query.get("change_on_cut", "") in _TRUE:
-            state.versions[(key, name)] += 1
-        # A graceful close after a flush: the client gets exactly ``limit`` bytes, then a short body.
-        if request.transport is not None:
-            request.transport.close()
-    return response
+        pass  # the client stopped reading (a checksum mismatch, a test that walks away): normal
+    return sent
 
 
 async def change(request: web.Request) -> web.Response:
