@@ -9,6 +9,7 @@ pools until :func:`close_loop_pools` runs at interpreter exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -28,6 +29,8 @@ from airflow_provider_integrations.postgres.errors import (
 
 # A pool whose holders never return their connections must not hang shutdown.
 CLOSE_TIMEOUT = 10.0
+# Client-side asyncpg errors; on a closed connection they mean its backend went away.
+_CLIENT_SIDE = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
 
 
 class PgPool:
@@ -95,9 +98,16 @@ class PgPool:
         try:
             yield conn
         except Exception as exc:
+            if isinstance(exc, _CLIENT_SIDE) and _lost(conn):
+                # asyncpg's own word for "the backend went away under this connection" (terminated,
+                # failover): the pool replaces it, so this is worth another attempt, not a fatal error.
+                raise PgRetriableError(f"connection lost: {type(exc).__name__}: {exc}") from exc
             raise translate(exc) from exc
         finally:
-            await pool.release(conn)
+            # Resetting a connection whose backend is gone fails; asyncpg has terminated it and the
+            # pool opens a new one. The block's own outcome (result or error) is what counts.
+            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError, TimeoutError):
+                await pool.release(conn)
 
     def _timeout_error(self, pool: asyncpg.Pool) -> PgError:
         if pool.get_size() - pool.get_idle_size() >= self.config.max_size:
@@ -161,6 +171,13 @@ class PgPool:
             await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
         except (TimeoutError, asyncpg.InterfaceError):
             pool.terminate()
+
+
+def _lost(conn: Any) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True  # asyncpg already took the connection back from us: its backend is gone
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PgConfig, PgPool]] = (

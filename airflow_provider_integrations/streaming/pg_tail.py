@@ -25,38 +25,13 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
-import asyncpg
-
 from airflow_provider_integrations.postgres.config import PgConfig
-from airflow_provider_integrations.postgres.errors import PgError, PgRetriableError, translate
 from airflow_provider_integrations.postgres.ident import qualified, quote_ident
 from airflow_provider_integrations.postgres.listen import Subscription, listener_for
 from airflow_provider_integrations.postgres.pool import PgPool, lease_pool
 from airflow_provider_integrations.streaming.base import StreamSource
 from airflow_provider_integrations.streaming.errors import StreamConfigError
 from airflow_provider_integrations.streaming.events import Event, Position, StreamOptions
-
-# asyncpg's view of a connection whose backend went away under it (terminated, failover).
-_BROKEN_CONNECTION = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
-
-
-async def _fetch(pool: PgPool, sql: str, args: Sequence[Any]) -> list[Any]:
-    """Run the tail's query; a lost or broken connection is retriable (a read is safe to repeat).
-
-    ``postgres.errors.translate`` calls client-side connection errors fatal, and an error of the
-    pool's release (resetting a connection whose backend is gone) escapes ``PgPool.connection()``
-    untranslated; both only mean "connect again" for a read.
-    """
-    try:
-        return await pool.fetch(sql, *args)
-    except PgError as exc:
-        if exc.retriable or not isinstance(exc.__cause__, _BROKEN_CONNECTION):
-            raise
-        raise PgRetriableError(f"connection lost: {exc}") from exc
-    except asyncpg.PostgresError as exc:
-        raise translate(exc) from exc
-    except _BROKEN_CONNECTION as exc:
-        raise PgRetriableError(f"connection lost: {type(exc).__name__}: {exc}") from exc
 
 
 class PgTableTail(StreamSource):
@@ -182,7 +157,7 @@ class PgTableTail(StreamSource):
                     self._resume_from = self._start_position = self._position(cursor)
             while True:
                 sql, args = self._query(cursor)
-                rows = await _fetch(pool, sql, args)
+                rows = await pool.fetch(sql, *args)
                 self._mark_ready()
                 if rows:
                     now, ts = time.time(), self.timestamp_column is not None
