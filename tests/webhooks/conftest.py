@@ -8,6 +8,7 @@ stored, exactly as a triggerer would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -123,10 +124,17 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[t
     if kind == "sqlite":
         yield kind, str(tmp_path / "callbacks.db")
         return
-    name = unique("wh")
+    with pg_schema("wh") as name:
+        yield kind, name
+
+
+@contextlib.contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped with everything in it afterwards."""
+    name = unique(prefix)
     _psql(f'CREATE SCHEMA "{name}"')
     try:
-        yield kind, name
+        yield name
     finally:
         _psql(f'DROP SCHEMA "{name}" CASCADE')
 

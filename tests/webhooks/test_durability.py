@@ -13,12 +13,11 @@ from airflow_provider_integrations.postgres.pool import close_loop_pools
 from tests.webhooks.conftest import (
     SECRETS,
     ReceiverProcess,
-    _psql,
     make_store,
+    pg_schema,
     registration,
     signed,
     store_url,
-    unique,
 )
 
 
@@ -27,10 +26,8 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> object:
     if request.param == "sqlite":
         yield "sqlite", str(tmp_path / "callbacks.db")
         return
-    name = unique("whkill")
-    _psql(f'CREATE SCHEMA "{name}"')
-    yield "postgres", name
-    _psql(f'DROP SCHEMA "{name}" CASCADE')
+    with pg_schema("whkill") as name:
+        yield "postgres", name
 
 
 async def test_sigkill_right_after_202_loses_no_accepted_callback(location: tuple[str, str]) -> None:

@@ -18,15 +18,13 @@ from airflow_provider_integrations.postgres.listen import close_loop_listeners
 from airflow_provider_integrations.postgres.pool import close_loop_pools
 from airflow_provider_integrations.webhooks import DeliveryOutcome, PostgresCallbackStore, SqliteCallbackStore
 from airflow_provider_integrations.webhooks.store._notify import notify_feed
-from tests.webhooks.conftest import _psql, pg_config, registration, unique
+from tests.webhooks.conftest import pg_config, pg_schema, registration
 
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    name = unique("wh")
-    _psql(f'CREATE SCHEMA "{name}"')
-    yield name
-    _psql(f'DROP SCHEMA "{name}" CASCADE')
+    with pg_schema("wh") as name:
+        yield name
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from tests.integration.callbacks.conftest import (
     plugins_rediscovered,
     store_setting,
 )
-from tests.webhooks.conftest import PAYLOAD_KEY, _psql, expired_registration, registration, signed, unique
+from tests.webhooks.conftest import PAYLOAD_KEY, expired_registration, pg_schema, registration, signed
 
 CALLBACKS = f"{URL_PREFIX}/callbacks"
 SCHEMA = {"type": "object", "required": ["status"]}
@@ -74,12 +74,8 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[t
     if request.param == "sqlite":
         yield "sqlite", str(tmp_path / "callbacks.db")
         return
-    schema = unique("whplug")
-    _psql(f'CREATE SCHEMA "{schema}"')
-    try:
+    with pg_schema("whplug") as schema:
         yield "postgres", schema
-    finally:
-        _psql(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def register(*regs: CallbackRegistration) -> None:

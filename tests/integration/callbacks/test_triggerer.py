@@ -36,7 +36,7 @@ from tests._airflow_processes import (
 from tests._drive_dag import REPORT_MARKER
 from tests.conftest import ROOT
 from tests.integration.callbacks.conftest import PG_CONN, PG_CONNECTION, SECRET_CONN
-from tests.webhooks.conftest import PAYLOAD_KEY, _psql, signed, unique
+from tests.webhooks.conftest import PAYLOAD_KEY, pg_schema, signed
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +52,8 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    name = unique("whe2e")
-    _psql(f'CREATE SCHEMA "{name}"')
-    try:
+    with pg_schema("whe2e") as name:
         yield name
-    finally:
-        _psql(f'DROP SCHEMA "{name}" CASCADE')
 
 
 @pytest.fixture

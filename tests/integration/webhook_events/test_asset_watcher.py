@@ -33,7 +33,7 @@ from tests._airflow_processes import (
     migrate_template,
     wait_until,
 )
-from tests.webhooks.conftest import PAYLOAD_KEY, ReceiverProcess, _psql, signed, unique
+from tests.webhooks.conftest import PAYLOAD_KEY, ReceiverProcess, pg_schema, signed
 
 pytestmark = pytest.mark.slow
 
@@ -60,12 +60,8 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    name = unique("whev")
-    _psql(f'CREATE SCHEMA "{name}"')
-    try:
+    with pg_schema("whev") as name:
         yield name
-    finally:
-        _psql(f'DROP SCHEMA "{name}" CASCADE')
 
 
 @pytest.fixture
