@@ -20,7 +20,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,6 +40,7 @@ from airflow_provider_integrations.webhooks import (
     Signer,
     SqliteCallbackStore,
 )
+from tests.postgres.conftest import unique
 
 ROOT = Path(__file__).resolve().parents[2]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
@@ -49,10 +49,6 @@ OLD_SECRET = "whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LWtleS0wMQ=="
 NEW_SECRET = "whsec_" + "bmV3LXNlY3JldC1uZXctc2VjcmV0LWtleS0wMg=="
 PAYLOAD_KEY = "q7TcYtE0yW3kVb8bS1Y2k0l3mC4nD5oE6pF7gH8iJ9k="
 _READY = re.compile(r"^webhook receiver listening on (http://\S+)$")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
 def registration(
